@@ -1,0 +1,232 @@
+"""The pipeline config: one YAML file naming sources, tables, keys, sinks, partitioning and schedules.
+
+Validated with pydantic at load. Unknown keys and bad values are refused with a ConfigError naming the
+dotted key and, for closed vocabularies, the valid values. `${VAR}` and `${VAR:-default}` are substituted
+from the environment before validation; secrets are never values here, only the *names* of environment
+variables (`password_env`), resolved when a connection is made.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cdc_project.core.errors import ConfigError, MissingSecretError
+
+SourceKind = Literal["postgres", "mysql", "mariadb", "mongodb", "cassandra"]
+SinkKind = Literal["delta", "iceberg", "postgres"]
+DeleteMode = Literal["hard", "soft"]
+SchemaPolicy = Literal["evolve", "lenient", "strict"]
+PartitionTransform = Literal["day", "month", "year", "identity"]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PartitionSpec(_Model):
+    column: str
+    transform: PartitionTransform = "day"
+
+
+class TableConfig(_Model):
+    """One captured table. `name` is `schema.table` (PostgreSQL/MySQL), `db.collection` or `keyspace.table`."""
+
+    name: str
+    primary_key: list[str] | None = None  # None: the source's key; [] declares a keyless, append-only table
+    sink: SinkKind = "delta"
+    deletes: DeleteMode = "hard"
+    schema_policy: SchemaPolicy = "evolve"
+    partition_by: PartitionSpec | None = None
+    tombstone_retention_hours: float = Field(default=168.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        if value.count(".") != 1 or not all(value.split(".")):
+            raise ValueError(f"{value!r} must be qualified as schema.table (e.g. public.customers)")
+        return value
+
+    @property
+    def schema_name(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def table_name(self) -> str:
+        return self.name.split(".")[1]
+
+    @property
+    def append_only(self) -> bool:
+        return self.primary_key == []
+
+
+class SourceConfig(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: SourceKind
+    host: str
+    port: int = Field(gt=0, lt=65536)
+    database: str
+    user: str
+    password_env: str | None = None
+    topic_prefix: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    # PostgreSQL: logical replication slot and publication, created by the stack (not autocreated)
+    slot_name: str | None = None
+    publication_name: str | None = None
+    server_id: int | None = None  # MySQL/MariaDB binlog client id
+    heartbeat_interval_ms: int = Field(default=10_000, ge=0)
+    signal_table: str | None = None  # schema.table used for incremental snapshot signals
+    tables: list[TableConfig]
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> SourceConfig:
+        names = [t.name for t in self.tables]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tables listed twice: {dupes}")
+        if not self.tables:
+            raise ValueError("a source needs at least one table")
+        return self
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise MissingSecretError(f"sources.{self.name}.password_env", self.password_env)
+        return value
+
+    def topic_for(self, table: TableConfig) -> str:
+        """Debezium's topic naming: <topic.prefix>.<schema>.<table>."""
+        return f"{self.topic_prefix}.{table.name}"
+
+
+class KafkaConfig(_Model):
+    bootstrap_servers: str
+    partitions: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_username_env: str | None = None
+    sasl_password_env: str | None = None
+
+
+class LakeConfig(_Model):
+    root: str  # a local path or s3://bucket/prefix
+    dead_letter_table: str = "_dead_letters"
+    storage_options: dict[str, str] = Field(default_factory=dict)  # non-secret options only
+    storage_secret_envs: dict[str, str] = Field(default_factory=dict)  # option name -> env var
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        secretish = sorted(k for k in value if re.search(r"secret|password|token|key_id|access_key", k, re.I))
+        if secretish:
+            raise ValueError(f"{secretish} look like secrets; move them to storage_secret_envs (option: ENV_VAR)")
+        return value
+
+    def resolved_storage_options(self) -> dict[str, str]:
+        options = dict(self.storage_options)
+        for option, env_var in self.storage_secret_envs.items():
+            value = os.environ.get(env_var)
+            if value is None:
+                raise MissingSecretError(f"lake.storage_secret_envs.{option}", env_var)
+            options[option] = value
+        return options
+
+
+class IngestConfig(_Model):
+    sensor_interval_seconds: int = Field(default=5, ge=1)
+    max_batch_events: int = Field(default=200_000, ge=1)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class PipelineConfig(_Model):
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kafka: KafkaConfig
+    lake: LakeConfig
+    ingest: IngestConfig = IngestConfig()
+    sources: list[SourceConfig]
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> PipelineConfig:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources listed twice: {dupes}")
+        return self
+
+    def tables(self) -> list[tuple[SourceConfig, TableConfig]]:
+        return [(source, table) for source in self.sources for table in source.tables]
+
+
+def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
+    """Replace ${VAR} / ${VAR:-default}; an unset VAR without default is an error naming it."""
+    environ = os.environ if env is None else env
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"${{{name}}}", f"environment variable {name} is not set; export it or give a default")
+
+    return _ENV_REF.sub(replace, text)
+
+
+def _dotted(loc: tuple[int | str, ...], raw: Any) -> str:
+    """Turn a pydantic location into the user's key path, naming list items by their `name`."""
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list) and item < len(node):
+            node = node[item]
+            label = node.get("name") if isinstance(node, dict) else None
+            parts[-1] = f"{parts[-1]}[{label or item}]"
+            continue
+        if isinstance(item, str) and not item[0].isupper() and "[" not in item:
+            parts.append(item)
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "<root>"
+
+
+def _valid_values(loc: tuple[int | str, ...]) -> list[str] | None:
+    field = loc[-1] if loc else None
+    vocab: dict[str, Any] = {
+        "kind": SourceKind,
+        "sink": SinkKind,
+        "deletes": DeleteMode,
+        "schema_policy": SchemaPolicy,
+        "transform": PartitionTransform,
+    }
+    if isinstance(field, str) and field in vocab:
+        return [str(v) for v in get_args(vocab[field])]
+    return None
+
+
+def parse_config(raw: Any) -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}; check its spelling"
+        elif first["type"] == "missing":
+            message = "is required"
+        raise ConfigError(_dotted(loc, raw), message, _valid_values(loc)) from None
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> PipelineConfig:
+    text = Path(path).read_text()
+    raw = yaml.safe_load(substitute_env(text, env))
+    if not isinstance(raw, dict):
+        raise ConfigError("<root>", f"{path} must hold a YAML mapping")
+    return parse_config(raw)

@@ -1,0 +1,109 @@
+"""Every exception the project raises on purpose, in one place.
+
+Each carries the offending values and a message that says how to fix it. `transient` tells retry logic
+whether trying again can help (a broker that is not up yet) or not (a bad config, a poison message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class CdcError(Exception):
+    """Base of the project's errors."""
+
+    transient: bool = False
+
+
+class ConfigError(CdcError):
+    """The pipeline config is invalid; `key` is the dotted path of the offending entry."""
+
+    def __init__(self, key: str, message: str, valid: Sequence[str] | None = None) -> None:
+        self.key = key
+        self.valid = list(valid) if valid is not None else None
+        suffix = f" Valid values are: {sorted(self.valid)}" if self.valid else ""
+        super().__init__(f"pipeline config {key}: {message}.{suffix}")
+
+
+class MissingSecretError(CdcError):
+    """A secret the config names through an environment variable is not set."""
+
+    def __init__(self, key: str, env_var: str) -> None:
+        self.key = key
+        self.env_var = env_var
+        super().__init__(f"{key} reads its secret from ${env_var}, which is not set; export {env_var} first")
+
+
+class DecodeError(CdcError):
+    """A Kafka message is not a Debezium change event this project can read."""
+
+    def __init__(self, message: str, *, topic: str | None = None, offset: int | None = None) -> None:
+        self.topic = topic
+        self.offset = offset
+        where = f" ({topic}@{offset})" if topic is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class UnknownTypeError(DecodeError):
+    """A Debezium/Connect type has no Arrow mapping; add it to core/type_mapping.py."""
+
+    def __init__(self, connect_type: str, logical_name: str | None, field: str) -> None:
+        self.connect_type = connect_type
+        self.logical_name = logical_name
+        self.field = field
+        super().__init__(
+            f"field {field!r} has type {connect_type!r} (logical {logical_name!r}) with no Arrow mapping; "
+            "add it to the dispatch table in cdc_project/core/type_mapping.py"
+        )
+
+
+class SchemaChangeError(CdcError):
+    """A schema change the table's policy refuses (e.g. a narrowing type change under `evolve`)."""
+
+    def __init__(self, table: str, column: str, stored: str, incoming: str, policy: str) -> None:
+        self.table = table
+        self.column = column
+        self.stored = stored
+        self.incoming = incoming
+        self.policy = policy
+        super().__init__(
+            f"{table}.{column}: stored type {stored} cannot take incoming {incoming} under schema policy "
+            f"{policy!r}; the events went to the dead-letter table. Migrate the lake column (or recreate the "
+            "table) and replay the dead letters"
+        )
+
+
+class OffsetRegressionError(CdcError):
+    """The broker's offsets are behind what the sink has committed: the topic was recreated or truncated."""
+
+    def __init__(self, topic: str, partition: int, committed: int, broker_end: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.committed = committed
+        self.broker_end = broker_end
+        super().__init__(
+            f"{topic}[{partition}]: the sink has committed through offset {committed} but the broker ends at "
+            f"{broker_end}. The topic was recreated or truncated (a restarted in-memory broker does this). "
+            "Nothing was skipped or re-applied. Re-snapshot the table (backfill) or reset its offsets with "
+            "`cdc offsets reset`"
+        )
+
+
+class BrokerUnavailableError(CdcError):
+    """The Kafka bootstrap servers did not answer in time."""
+
+    transient = True
+
+    def __init__(self, bootstrap: str, detail: str) -> None:
+        self.bootstrap = bootstrap
+        super().__init__(f"Kafka at {bootstrap} did not answer: {detail}. Is the broker up (`cdc status`)?")
+
+
+class ServiceUnhealthyError(CdcError):
+    """A local-stack service failed its health check."""
+
+    def __init__(self, service: str, log_file: str, tail: str) -> None:
+        self.service = service
+        self.log_file = log_file
+        self.tail = tail
+        super().__init__(f"service {service!r} is not healthy; see {log_file}. Last lines:\n{tail}")
