@@ -177,7 +177,10 @@ def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
             return default
         raise ConfigError(f"${{{name}}}", f"environment variable {name} is not set; export it or give a default")
 
-    return _ENV_REF.sub(replace, text)
+    # Whole-line comments are left alone: documentation may show ${VAR} syntax.
+    return "".join(
+        line if line.lstrip().startswith("#") else _ENV_REF.sub(replace, line) for line in text.splitlines(True)
+    )
 
 
 def _dotted(loc: tuple[int | str, ...], raw: Any) -> str:

@@ -1,0 +1,204 @@
+"""Thin Kafka I/O: topic admin, end offsets, explicit-partition range reads, and the capture producer.
+
+Partitions are always assigned explicitly (never a consumer group): offsets live in the sink, committed
+atomically with the data, so the broker's group coordinator has nothing to add (and the local broker's
+group joins are slow).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from cdc_project.core.errors import BrokerUnavailableError
+from cdc_project.core.events import RawMessage
+
+
+def _base(bootstrap: str) -> dict[str, object]:
+    return {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000}
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, timeout: float = 10.0) -> None:
+    admin = AdminClient(_base(bootstrap))
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise BrokerUnavailableError(bootstrap, str(exc)) from exc
+    missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+    if not missing:
+        return
+    for topic, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
+def broker_healthy(bootstrap: str, timeout: float = 3.0) -> bool:
+    try:
+        AdminClient(_base(bootstrap)).list_topics(timeout=timeout)
+        return True
+    except KafkaException:
+        return False
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    # group.id is required by the client but unused: we assign partitions and never commit to the broker.
+    return Consumer(
+        {
+            **_base(bootstrap),
+            "group.id": "cdc-lakehouse-unused",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "error",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+        }
+    )
+
+
+def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """High watermark per partition (exclusive). {} when the topic does not exist yet.
+
+    The local broker under-reports it (last batch's base offset + 1), so it is a lower bound: a run reads
+    at least this far and takes whatever else the broker returns in the same fetches.
+    """
+    consumer = _consumer(bootstrap)
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            return {}
+        result: dict[int, int] = {}
+        for partition in sorted(info.partitions):
+            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            result[partition] = high
+        return result
+    except KafkaException as exc:
+        raise BrokerUnavailableError(bootstrap, str(exc)) from exc
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class RangeRead:
+    messages: list[RawMessage]
+    last_offsets: dict[int, int]  # partition -> last offset read (absent: nothing read)
+    fetch_seconds: float
+
+
+def read_range(
+    bootstrap: str,
+    topic: str,
+    starts: Mapping[int, int],
+    planned_ends: Mapping[int, int],
+    *,
+    max_events: int,
+    timeout: float,
+) -> RangeRead:
+    """Read [start, planned_end) of each partition, plus what the broker returns in the same fetches.
+
+    Stops a partition once it reached planned_end - 1 and the fetched queue is drained, or at max_events.
+    A partition that cannot reach its planned end within `timeout` raises: the broker said those offsets
+    exist, so stopping short would silently leave a gap in this run's range.
+    """
+    began = time.monotonic()
+    wanted = {p: planned_ends[p] - 1 for p in planned_ends if planned_ends[p] > starts.get(p, 0)}
+    messages: list[RawMessage] = []
+    last: dict[int, int] = {}
+    if not wanted:
+        return RangeRead(messages, last, 0.0)
+    consumer = _consumer(bootstrap)
+    try:
+        consumer.assign([TopicPartition(topic, p, starts.get(p, 0)) for p in wanted])
+        deadline = time.monotonic() + timeout
+        reached: set[int] = set()
+        drain_rounds = 0
+        while len(messages) < max_events:
+            pending = len(reached) < len(wanted)
+            if not pending:
+                # Past the planned end: take only what the client already holds from those fetches,
+                # a few non-blocking rounds, so a busy topic cannot keep one run going forever.
+                drain_rounds += 1
+                if drain_rounds > 3:
+                    break
+            batch = consumer.consume(num_messages=10_000, timeout=1.0 if pending else 0.0)
+            if not batch:
+                if not pending:
+                    break
+                if time.monotonic() > deadline:
+                    missing = {p: (last.get(p), wanted[p]) for p in wanted if p not in reached}
+                    raise BrokerUnavailableError(bootstrap, f"{topic}: partitions did not reach {missing}")
+                continue
+            for msg in batch:
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise KafkaException(error)
+                partition, offset = msg.partition(), msg.offset()
+                messages.append(
+                    RawMessage(
+                        topic=topic,
+                        partition=partition,
+                        offset=offset,
+                        key=msg.key(),
+                        value=msg.value(),
+                        timestamp_ms=msg.timestamp()[1],
+                    )
+                )
+                last[partition] = offset
+                if offset >= wanted[partition]:
+                    reached.add(partition)
+        return RangeRead(messages, last, time.monotonic() - began)
+    finally:
+        consumer.close()
+
+
+def make_producer(bootstrap: str) -> Producer:
+    """Idempotent, acks=all, Java-compatible key partitioning (murmur2), as Kafka Connect would produce."""
+    return Producer(
+        {
+            **_base(bootstrap),
+            "enable.idempotence": True,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+            "linger.ms": 5,
+            "batch.num.messages": 10_000,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class OffsetProbe:
+    committed_exists: bool  # the broker still has the last offset the sink applied
+    next_exists: bool  # there is at least one offset after it
+
+
+def probe_committed(bootstrap: str, topic: str, partition: int, committed: int, timeout: float = 5.0) -> OffsetProbe:
+    """Read up to two messages from `committed`: tells caught-up from lost data, whatever the watermark says."""
+    consumer = _consumer(bootstrap)
+    try:
+        consumer.assign([TopicPartition(topic, partition, committed)])
+        seen: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and committed + 1 not in seen:
+            batch = consumer.consume(num_messages=2, timeout=0.5)
+            for msg in batch:
+                error = msg.error()
+                if error is None:
+                    seen.add(msg.offset())
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    # auto.offset.reset=error: an offset the log does not have surfaces here.
+                    return OffsetProbe(committed_exists=False, next_exists=False)
+            if committed in seen and not batch:
+                break
+        return OffsetProbe(committed in seen, committed + 1 in seen)
+    finally:
+        consumer.close()

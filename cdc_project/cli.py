@@ -1,0 +1,137 @@
+"""`cdc`: the local stack's command line (what `make up`, `make down` and `make demo` call)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from cdc_project.config import load_config
+from cdc_project.core.errors import CdcError
+from cdc_project.settings import StackSettings, load_settings
+from cdc_project.stack import postgres, services
+
+
+def _config(settings: StackSettings):  # type: ignore[no-untyped-def]
+    return load_config(settings.pipeline_config, env=services.process_env(settings))
+
+
+def cmd_up(settings: StackSettings, args: argparse.Namespace) -> int:
+    print(f"cdc up: state in {settings.state_dir}")
+    services.up(settings, _config(settings), only=set(args.only) if args.only else None)
+    print(f"Dagster UI: http://{settings.host}:{settings.ports.dagster_webserver}")
+    return 0
+
+
+def cmd_down(settings: StackSettings, _args: argparse.Namespace) -> int:
+    services.down(settings, _config(settings))
+    left = services.leftover_pids(settings)
+    if left:
+        print(f"cdc down: processes still running: {left}", file=sys.stderr)
+        return 1
+    print("cdc down: no stack process left")
+    return 0
+
+
+def cmd_status(settings: StackSettings, _args: argparse.Namespace) -> int:
+    health = services.status(settings, _config(settings))
+    for name, ok in health.items():
+        print(f"  {name:20s} {'healthy' if ok else 'DOWN'}")
+    return 0 if all(health.values()) else 1
+
+
+def cmd_reset(settings: StackSettings, _args: argparse.Namespace) -> int:
+    """Forget captured state: lake, capture offsets, replication slot and Dagster instance data.
+
+    Needed after the in-memory broker restarted (its topics are gone, so the lake's offsets are ahead).
+    """
+    if any(services.status(settings, _config(settings)).values()):
+        print("cdc reset: stop the stack first (`make down`)", file=sys.stderr)
+        return 1
+    for path in (settings.lake_root, settings.capture_dir, settings.dagster_home):
+        shutil.rmtree(path, ignore_errors=True)
+    if postgres.initialized(settings):
+        shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
+    print(f"cdc reset: removed lake, capture offsets, Dagster and PostgreSQL state under {settings.state_dir}")
+    return 0
+
+
+def cmd_seed(settings: StackSettings, args: argparse.Namespace) -> int:
+    from cdc_project.demo.seed import seed
+
+    counts = seed(postgres.dsn(settings, settings.pg_source_db), seed=args.seed)
+    print(f"cdc seed: {counts}")
+    return 0
+
+
+def cmd_generate(settings: StackSettings, args: argparse.Namespace) -> int:
+    from cdc_project.demo.generator import WorkloadMix, format_stats, run_generator
+
+    stats = run_generator(
+        postgres.dsn(settings, settings.pg_source_db),
+        rate=args.rate,
+        duration=args.duration,
+        mix=WorkloadMix(),
+        seed=args.seed,
+        progress=lambda s: print(format_stats(s), end="\r" if sys.stdout.isatty() else "\n", flush=True),
+    )
+    print(format_stats(stats))
+    return 0
+
+
+def cmd_connectors(settings: StackSettings, args: argparse.Namespace) -> int:
+    from cdc_project.core.connectors import write_connector_files
+
+    for path in write_connector_files(_config(settings), Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
+    from cdc_project.demo.run import run_demo
+
+    return run_demo(settings, _config(settings), duration=args.duration, rate=args.rate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdc", description="cdc-lakehouse local stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the local stack and wait until every service is healthy")
+    up.add_argument("--only", nargs="*", help="start only these services")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the local stack; fails if any process is left").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="health of each service").set_defaults(func=cmd_status)
+    sub.add_parser("reset", help="delete lake, offsets and instance state (stack must be down)").set_defaults(
+        func=cmd_reset
+    )
+    seed = sub.add_parser("seed", help="(re)create and seed the demo shop database")
+    seed.add_argument("--seed", type=int, default=42)
+    seed.set_defaults(func=cmd_seed)
+    gen = sub.add_parser("generate", help="run the change generator against the demo database")
+    gen.add_argument("--rate", type=float, default=50.0)
+    gen.add_argument("--duration", type=float, default=None)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.set_defaults(func=cmd_generate)
+    conn = sub.add_parser("connectors", help="write Kafka Connect connector configs from the pipeline config")
+    conn.add_argument("--out", default="docker/connectors")
+    conn.set_defaults(func=cmd_connectors)
+    demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
+    demo.add_argument("--duration", type=float, default=None)
+    demo.add_argument("--rate", type=float, default=50.0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    try:
+        sys.exit(args.func(settings, args))
+    except CdcError as exc:
+        print(f"cdc {args.command}: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

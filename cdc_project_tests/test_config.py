@@ -1,0 +1,67 @@
+"""Pipeline config loading: the repo's config validates, and bad configs are refused naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cdc_project.config import load_config, parse_config, substitute_env
+from cdc_project.core.errors import ConfigError, MissingSecretError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _base() -> dict:
+    return yaml.safe_load(substitute_env((ROOT / "pipeline.yaml").read_text(), {}))
+
+
+def test_config_repo_pipeline_loads() -> None:
+    config = load_config(ROOT / "pipeline.yaml", env={})
+    names = [t.name for _, t in config.tables()]
+    assert names == ["public.customers", "public.products", "public.orders", "public.order_items", "public.page_views"]
+    page_views = config.sources[0].tables[-1]
+    assert page_views.append_only and page_views.primary_key == []
+    assert config.sources[0].topic_for(page_views) == "shop.public.page_views"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "valid"),
+    [
+        # a typo in a closed vocabulary lists the valid values
+        (lambda c: c["sources"][0].update(kind="postgress"), "sources[shop].kind", "mysql"),
+        (lambda c: c["sources"][0]["tables"][0].update(sink="parquet"), "sources[shop].tables[public.customers].sink", "iceberg"),
+        (lambda c: c["sources"][0]["tables"][1].update(schema_policy="yolo"), "schema_policy", "lenient"),
+        # an unknown key is named, so a misspelled option never silently does nothing
+        (lambda c: c["sources"][0].update(topic_prefx="x"), "sources[shop].topic_prefx", None),
+        # a missing required key
+        (lambda c: c["kafka"].pop("bootstrap_servers"), "kafka.bootstrap_servers", None),
+        # an unqualified table name
+        (lambda c: c["sources"][0]["tables"][0].update(name="customers"), "sources[shop].tables[customers].name", None),
+        # a secret written into storage options is refused
+        (lambda c: c["lake"].update(storage_options={"aws_secret_access_key": "x"}), "lake.storage_options", None),
+    ],
+)
+def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None:
+    raw = _base()
+    mutate(raw)
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert key in str(info.value)
+    if valid is not None:
+        assert valid in str(info.value)
+
+
+def test_config_unset_env_reference_is_named() -> None:
+    with pytest.raises(ConfigError, match="NOPE_NOT_SET"):
+        substitute_env("x: ${NOPE_NOT_SET}", {})
+
+
+def test_config_secret_comes_from_env_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    source = parse_config(_base()).sources[0]
+    monkeypatch.delenv("CDC_PG_PASSWORD", raising=False)
+    with pytest.raises(MissingSecretError, match="CDC_PG_PASSWORD"):
+        source.password()
+    monkeypatch.setenv("CDC_PG_PASSWORD", "s3cret")
+    assert source.password() == "s3cret"
