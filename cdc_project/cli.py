@@ -66,7 +66,7 @@ def cmd_seed(settings: StackSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_generate(settings: StackSettings, args: argparse.Namespace) -> int:
-    from cdc_project.demo.generator import WorkloadMix, format_stats, run_generator
+    from cdc_project.demo.generator import WorkloadMix, format_progress, run_generator
 
     stats = run_generator(
         postgres.dsn(settings, settings.pg_source_db),
@@ -74,9 +74,9 @@ def cmd_generate(settings: StackSettings, args: argparse.Namespace) -> int:
         duration=args.duration,
         mix=WorkloadMix(),
         seed=args.seed,
-        progress=lambda s: print(format_stats(s), end="\r" if sys.stdout.isatty() else "\n", flush=True),
+        progress=lambda s: print(format_progress(s), end="\r" if sys.stdout.isatty() else "\n", flush=True),
     )
-    print(format_stats(stats))
+    print(format_progress(stats))
     return 0
 
 

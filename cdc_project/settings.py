@@ -86,6 +86,7 @@ class StackSettings:
             "CDC_PG_USER": self.pg_user,
             "CDC_PG_SOURCE_DB": self.pg_source_db,
             "CDC_PG_DAGSTER_DB": self.pg_dagster_db,
+            "CDC_KAFKA_PORT": str(self.ports.kafka),
             "CDC_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
             "CDC_LAKE_ROOT": str(self.lake_root),
             "CDC_DAGSTER_PORT": str(self.ports.dagster_webserver),

@@ -7,6 +7,7 @@ group joins are slow).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, timeou
 
 
 def broker_healthy(bootstrap: str, timeout: float = 3.0) -> bool:
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        # A plain TCP connect first: the Kafka client would log every refused connection while a broker starts.
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError:
+        return False
     try:
         AdminClient(_base(bootstrap)).list_topics(timeout=timeout)
         return True

@@ -32,6 +32,7 @@ class Service:
     stop: Callable[[], None]
     log_file: Path
     startup_timeout: float = 90.0
+    running: Callable[[], bool] | None = None  # a process that exited is reported at once, not at timeout
 
 
 def _starter(proc: process.ManagedProcess, argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], None]:
@@ -138,6 +139,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             healthy=lambda: broker.is_running() and broker_healthy(settings.kafka_bootstrap),
             stop=_stopper(broker),
             log_file=broker.log_file,
+            running=broker.is_running,
         )
     )
     for source in config.sources:
@@ -154,6 +156,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
                 healthy=lambda proc=proc, dsn=source_dsn, slot=slot: proc.is_running() and postgres.slot_active(dsn, slot),
                 stop=_stopper(proc, timeout=30),
                 log_file=proc.log_file,
+                running=proc.is_running,
                 startup_timeout=180.0,
             )
         )
@@ -176,6 +179,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             and _http_ok(f"http://{settings.host}:{settings.ports.dagster_webserver}/server_info"),
             stop=_stopper(web),
             log_file=web.log_file,
+            running=web.is_running,
             startup_timeout=180.0,
         )
     )
@@ -186,6 +190,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             healthy=lambda: _daemon_healthy(settings, daemon),
             stop=_stopper(daemon),
             log_file=daemon.log_file,
+            running=daemon.is_running,
             startup_timeout=180.0,
         )
     )
@@ -197,6 +202,8 @@ def _wait_healthy(service: Service) -> None:
     while time.monotonic() < deadline:
         if service.healthy():
             return
+        if service.running is not None and not service.running():
+            break
         time.sleep(0.5)
     tail = process.ManagedProcess(service.name, Path("/nonexistent"), service.log_file).log_tail(20)
     raise ServiceUnhealthyError(service.name, str(service.log_file), tail)

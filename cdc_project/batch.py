@@ -1,0 +1,151 @@
+"""One micro-batch of one table: read an offset range, decode, apply to the lake, dead-letter the rest.
+
+This is the application service the Dagster asset calls (the asset body stays glue). It holds the
+batch-level invariants:
+- the run starts from the sink's committed offsets, never from the plan's starts blindly: a plan made
+  before a crashed run is still safe to execute (already-applied offsets are skipped by the sink);
+- a message that cannot be decoded, or a batch whose schema change the table's policy refuses, goes to the
+  dead-letter table, and the offsets still advance so the stream is not blocked;
+- dead letters are written *before* the data commit that advances offsets past them, so a crash between
+  the two re-runs the batch and at worst writes a dead letter twice (never loses one).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cdc_project.adapters import kafka_source
+from cdc_project.adapters.dead_letter_table import write_dead_letters
+from cdc_project.adapters.delta_sink import ApplyResult, DeltaTableSink
+from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
+from cdc_project.core import columns
+from cdc_project.core.dead_letters import DeadLetter, to_arrow
+from cdc_project.core.errors import OffsetRegressionError, SchemaChangeError
+from cdc_project.core.events import RawMessage, decode_batch
+from cdc_project.core.offsets import OffsetPlan
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    table: str
+    topic: str
+    events: int
+    changelog_rows: int
+    upserts: int
+    deletes: int
+    dead_letters: int
+    skipped: int
+    stale_skipped: int
+    first_offsets: dict[int, int]
+    last_offsets: dict[int, int]
+    lag_offsets: int
+    lag_seconds_p50: float | None
+    lag_seconds_p95: float | None
+    lag_seconds_max: float | None
+    fetch_seconds: float
+    duration_seconds: float
+    append_only: bool
+    apply: ApplyResult | None = field(default=None, repr=False)
+
+
+def sink_for(config: PipelineConfig, source: SourceConfig, table: TableConfig) -> DeltaTableSink:
+    return DeltaTableSink(
+        config.lake.root,
+        source.name,
+        table,
+        source.topic_for(table),
+        storage_options=config.lake.resolved_storage_options() or None,
+    )
+
+
+def verify_committed_offsets(bootstrap: str, topic: str, committed: dict[int, int]) -> None:
+    """Refuse to run when the broker lost offsets the sink already applied (see core/offsets.py)."""
+    for partition, offset in sorted(committed.items()):
+        probe = kafka_source.probe_committed(bootstrap, topic, partition, offset)
+        if not probe.committed_exists:
+            ends = kafka_source.end_offsets(bootstrap, topic)
+            raise OffsetRegressionError(topic, partition, offset, ends.get(partition, 0))
+
+
+def _lag_seconds(rows: pa.Table, committed_at: datetime) -> tuple[float | None, float | None, float | None]:
+    if rows.num_rows == 0 or columns.SOURCE_TS not in rows.column_names:
+        return None, None, None
+    source_ts = rows.column(columns.SOURCE_TS).drop_null()
+    if len(source_ts) == 0:
+        return None, None, None
+    now = pa.scalar(committed_at, type=pa.timestamp("us", tz="UTC"))
+    lag_us = pc.subtract(now, source_ts).cast(pa.int64())
+    seconds = pc.divide(lag_us.cast(pa.float64()), 1_000_000.0)
+    p50, p95 = pc.quantile(seconds, q=[0.5, 0.95]).to_pylist()
+    return float(p50), float(p95), float(pc.max(seconds).as_py())
+
+
+def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, plan: OffsetPlan) -> BatchResult:
+    began = time.monotonic()
+    bootstrap = config.kafka.bootstrap_servers
+    sink = sink_for(config, source, table)
+    committed = sink.committed_offsets()
+    verify_committed_offsets(bootstrap, plan.topic, committed)
+    # Start from what the sink has, not from the plan: a re-executed run after a crash resumes exactly.
+    starts = {p: committed.get(p, -1) + 1 for p in plan.ends}
+    read = kafka_source.read_range(
+        bootstrap,
+        plan.topic,
+        starts,
+        plan.ends,
+        max_events=config.ingest.max_batch_events,
+        timeout=config.ingest.fetch_timeout_seconds,
+    )
+    key_override = table.primary_key if table.primary_key is not None else None
+    decoded = decode_batch(read.messages, source_kind=source.kind, key_override=key_override)
+    letters: list[DeadLetter] = list(decoded.dead_letters)
+    rows = decoded.rows
+    apply_result: ApplyResult | None = None
+    try:
+        apply_result = sink.apply(rows, decoded.key_columns, consumed_through=read.last_offsets)
+    except SchemaChangeError as exc:
+        # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
+        # offsets advance through an empty apply so later batches (after a fix) are not blocked.
+        letters.extend(_schema_letters(read.messages, exc, table.name))
+        apply_result = sink.apply(rows.slice(0, 0), decoded.key_columns, consumed_through=read.last_offsets)
+    if letters:
+        write_dead_letters(
+            config.lake.root,
+            to_arrow(letters),
+            table_name=config.lake.dead_letter_table,
+            storage_options=config.lake.resolved_storage_options() or None,
+        )
+    lag_p50, lag_p95, lag_max = _lag_seconds(rows, datetime.now(UTC))
+    ends_now = kafka_source.end_offsets(bootstrap, plan.topic)
+    lag_offsets = sum(max(0, ends_now.get(p, 0) - (read.last_offsets.get(p, starts[p] - 1) + 1)) for p in starts)
+    first = {p: starts[p] for p in read.last_offsets}
+    return BatchResult(
+        table=table.name,
+        topic=plan.topic,
+        events=len(read.messages),
+        changelog_rows=apply_result.changelog_rows if apply_result else 0,
+        upserts=apply_result.upserts if apply_result else 0,
+        deletes=apply_result.deletes if apply_result else 0,
+        dead_letters=len(letters),
+        skipped=decoded.skipped,
+        stale_skipped=(apply_result.stale_skipped + apply_result.tombstoned_skipped) if apply_result else 0,
+        first_offsets=first,
+        last_offsets=dict(read.last_offsets),
+        lag_offsets=lag_offsets,
+        lag_seconds_p50=lag_p50,
+        lag_seconds_p95=lag_p95,
+        lag_seconds_max=lag_max,
+        fetch_seconds=read.fetch_seconds,
+        duration_seconds=time.monotonic() - began,
+        append_only=table.append_only,
+        apply=apply_result,
+    )
+
+
+def _schema_letters(messages: list[RawMessage], exc: SchemaChangeError, table: str) -> list[DeadLetter]:
+    return [DeadLetter.from_schema_change(m, exc, table=table) for m in messages if m.value is not None]

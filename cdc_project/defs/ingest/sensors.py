@@ -1,0 +1,86 @@
+"""One ingest sensor per table: a pure decision (core/offsets.py) around one gathering of facts.
+
+The facts: the sink's committed offsets, the broker's end offsets (corrected by a probe, because the local
+broker under-reports them), and this table's recent runs. The decision: request a run for explicit offset
+ranges with a run_key (a repeated tick is deduplicated by Dagster), or skip with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from cdc_project.adapters import kafka_source
+from cdc_project.batch import sink_for
+from cdc_project.config import PipelineConfig
+from cdc_project.core.offsets import IngestDecision, decide_ingest, plan_ranges
+from cdc_project.defs.ingest.assets import IngestRangeConfig, TableAssets
+
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    committed: dict[int, int]
+    ends: dict[int, int]
+    missing_committed: frozenset[int]
+    in_flight_run: str | None
+    failed_attempts: int  # failed runs whose range started where the sink stands now
+
+
+def gather_facts(config: PipelineConfig, names: TableAssets, instance: dg.DagsterInstance) -> TableFacts:
+    bootstrap = config.kafka.bootstrap_servers
+    committed = sink_for(config, names.source, names.table).committed_offsets()
+    ends = kafka_source.end_offsets(bootstrap, names.topic)
+    missing: set[int] = set()
+    for partition, offset in committed.items():
+        if ends.get(partition, 0) > offset + 1:
+            continue  # the broker says more exists after our offset: nothing to probe
+        probe = kafka_source.probe_committed(bootstrap, names.topic, partition, offset)
+        if not probe.committed_exists:
+            missing.add(partition)
+        elif probe.next_exists:
+            ends[partition] = offset + 2  # under-reported end: at least one more offset exists
+    runs = instance.get_runs(dg.RunsFilter(tags={"cdc/table": names.key}), limit=25)
+    in_flight = next((r.run_id for r in runs if r.status in UNFINISHED), None)
+    start_tag = ",".join(f"{p}:{o + 1}" for p, o in sorted(committed.items()))
+    failed = sum(1 for r in runs if r.status == dg.DagsterRunStatus.FAILURE and r.tags.get("cdc/start") == start_tag)
+    return TableFacts(committed, ends, frozenset(missing), in_flight, failed)
+
+
+def decide(config: PipelineConfig, names: TableAssets, facts: TableFacts) -> IngestDecision:
+    plan = plan_ranges(
+        names.topic, facts.committed, facts.ends, facts.missing_committed, max_events=config.ingest.max_batch_events
+    )
+    return decide_ingest(names.key, plan, in_flight_run=facts.in_flight_run, failed_attempts=facts.failed_attempts)
+
+
+def build_ingest_sensor(config: PipelineConfig, names: TableAssets, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"ingest_{names.slug}_sensor",
+        job=job,
+        minimum_interval_seconds=config.ingest.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Polls {names.topic} and the lake's committed offsets; launches one run per range",
+    )
+    def ingest_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        facts = gather_facts(config, names, context.instance)
+        decision = decide(config, names, facts)  # raises OffsetRegressionError: the tick fails, visibly
+        if decision.plan is None or decision.run_key is None:
+            return dg.SensorResult(skip_reason=decision.skip_reason)
+        start_tag = ",".join(f"{p}:{o + 1}" for p, o in sorted(facts.committed.items()))
+        request = dg.RunRequest(
+            run_key=decision.run_key,
+            run_config=dg.RunConfig(ops={f"ingest_{names.slug}": IngestRangeConfig(ranges=decision.plan.encode())}),
+            tags={"cdc/table": names.key, "cdc/ranges": decision.plan.encode(), "cdc/start": start_tag},
+        )
+        return dg.SensorResult(run_requests=[request])
+
+    return ingest_sensor

@@ -1,0 +1,71 @@
+"""The local stack's lifecycle on its own ports and state dir: `cdc up` makes every service healthy,
+an unhealthy service is named with its log, and `cdc down` leaves no process behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cdc_project.config import load_config
+from cdc_project.core.errors import ServiceUnhealthyError
+from cdc_project.settings import Ports, StackSettings
+from cdc_project.stack import services
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture()
+def own_stack(settings: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
+    state = Path("/tmp/cdc-lakehouse-lifecycle")
+    shutil.rmtree(state, ignore_errors=True)
+    return dataclasses.replace(settings, state_dir=state, ports=Ports(postgres=55632, kafka=59292, dagster_webserver=53200))
+
+
+def _cli(stack: StackSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = services.process_env(stack)
+    env.update(CDC_PG_PORT=str(stack.ports.postgres), CDC_KAFKA_PORT=str(stack.ports.kafka),
+               CDC_DAGSTER_PORT=str(stack.ports.dagster_webserver), CDC_STATE_DIR=str(stack.state_dir))
+    return subprocess.run([sys.executable, "-m", "cdc_project.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_stack_unhealthy_service_is_named_with_its_log(own_stack: StackSettings) -> None:
+    config = load_config(own_stack.pipeline_config, env=services.process_env(own_stack))
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind((own_stack.host, own_stack.ports.kafka))  # the broker cannot listen: it must be reported
+    blocker.listen()
+    try:
+        with pytest.raises(ServiceUnhealthyError) as info:
+            services.up(own_stack, config, only={"broker"}, echo=lambda _l: None)
+    finally:
+        blocker.close()
+        services.down(own_stack, config, echo=lambda _l: None)
+    err = info.value
+    assert err.service == "broker"
+    assert err.log_file.endswith("broker.log")
+    assert "broker.log" in str(err) and err.tail.strip()
+
+
+def test_stack_up_healthy_then_down_leaves_nothing(own_stack: StackSettings) -> None:
+    up = _cli(own_stack, "up")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        for name in ("postgres", "broker", "capture-shop", "dagster-webserver", "dagster-daemon"):
+            assert f"{name}: healthy" in up.stdout, up.stdout
+        status = _cli(own_stack, "status")
+        assert status.returncode == 0, status.stdout
+        # a second `up` reuses what runs
+        again = _cli(own_stack, "up")
+        assert again.returncode == 0 and "already up" in again.stdout
+    finally:
+        down = _cli(own_stack, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert services.leftover_pids(own_stack) == []
+    assert _cli(own_stack, "status").returncode == 1
