@@ -102,6 +102,21 @@ class SourceConfig(_Model):
             raise MissingSecretError(f"sources.{self.name}.password_env", self.password_env)
         return value
 
+    @property
+    def replication_slot(self) -> str:
+        return self.slot_name or f"cdc_{self.name}"
+
+    @property
+    def publication(self) -> str:
+        return self.publication_name or f"cdc_{self.name}"
+
+    def published_tables(self) -> list[str]:
+        """Captured tables plus the signal table: Debezium reads its snapshot watermarks back from the WAL."""
+        tables = [t.name for t in self.tables]
+        if self.signal_table is not None and self.signal_table not in tables:
+            tables.append(self.signal_table)
+        return tables
+
     def topic_for(self, table: TableConfig) -> str:
         """Debezium's topic naming: <topic.prefix>.<schema>.<table>."""
         return f"{self.topic_prefix}.{table.name}"

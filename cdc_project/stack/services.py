@@ -81,9 +81,7 @@ def _start_postgres(settings: StackSettings, config: PipelineConfig) -> None:
         source_dsn = postgres.dsn(settings, source.database)
         if not _has_table(source_dsn, source.tables[0].name):
             seed(source_dsn)
-        postgres.ensure_replication(
-            source_dsn, source.publication_name or "cdc", source.slot_name or "cdc", [t.name for t in source.tables]
-        )
+        postgres.ensure_replication(source_dsn, source.publication, source.replication_slot, source.published_tables())
 
 
 def _has_table(dsn: str, qualified: str) -> bool:
@@ -148,7 +146,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
         proc = managed(settings, f"capture-{source.name}")
         source_dsn = postgres.dsn(settings, source.database)
         argv = [sys.executable, "-m", "cdc_project.stack.capture", "--source", source.name]
-        slot = source.slot_name or "cdc"
+        slot = source.replication_slot
         services.append(
             Service(
                 proc.name,
