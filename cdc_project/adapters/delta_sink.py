@@ -1,0 +1,276 @@
+"""The Delta Lake sink of one captured table: changelog, current state and tombstones, applied exactly once.
+
+Layout: {lake_root}/{source}/{schema}/{table}/changelog | current | tombstones (tombstones only with a key);
+core/lake_rows.py says what each table's rows look like.
+
+Invariants, each enforced where named:
+  exactly once   each table commits its Kafka offsets as txn versions in the same commit as its data and
+                 drops rows at or below them before writing (delta_tables.TxnAdvance, drop_applied),
+                 so replaying any range - or the rest of a range after a crash between two tables' commits -
+                 writes nothing twice and a fully applied replay creates no Delta version at all.
+                 A table whose offsets move but that has nothing to write still commits its txn versions
+                 (an empty commit), so `committed_offsets()`, the minimum over the tables, keeps moving.
+  source order   last event per key inside a batch (merge_plan.fold_latest); across batches the MERGE guard
+                 `source.position > target.position` (delta_tables.merge_current) and the tombstone guard
+                 (merge_plan.drop_tombstoned) so an old event never overwrites or resurrects a row.
+  schema         the whole batch is checked against every table's stored schema and the table's policy
+                 before the first commit (core/schema_diff.py), so a refused batch leaves no trace.
+Known limitation: truncate events ('t') are recorded in the changelog only; the current table keeps its rows.
+Keyless tables (`primary_key: []`): the current table is an append-only log of inserted/snapshot rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from cdc_project.adapters.dead_letter_table import write_dead_letters
+from cdc_project.adapters.delta_tables import (
+    LakeTable,
+    TxnAdvance,
+    Write,
+    append,
+    applied_versions,
+    commit_offsets_with,
+    committed,
+    merge_current,
+    merge_tombstones,
+    partitions_seen,
+    q,
+    read_tombstones,
+    stored_schema,
+)
+from cdc_project import failpoints
+from cdc_project.config import TableConfig
+from cdc_project.core.columns import EVENT_DATE, INGESTED_AT
+from cdc_project.core.delta_types import to_delta_compatible
+from cdc_project.core.errors import ConfigError
+from cdc_project.core.lake_rows import (
+    appended_rows,
+    changelog_rows,
+    current_rows,
+    data_columns,
+    tombstone_rows,
+)
+from cdc_project.core.merge_plan import (
+    advance_to,
+    drop_applied,
+    drop_tombstoned,
+    fold_latest,
+    last_offsets,
+    validate_batch,
+)
+from cdc_project.core.partitioning import DerivedPartition
+from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
+
+__all__ = ["ApplyResult", "DeltaTableSink", "write_dead_letters"]
+
+# delta-rs 1.6.6 cannot widen a column in place (`delta.enableTypeWidening` is refused), so a widened
+# column is cast to the stored type and refused when a value does not fit (core/schema_diff.conform).
+DELTA_WIDENS_TYPES = False
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    changelog_rows: int  # rows appended to the changelog
+    upserts: int  # latest-per-key c/u/r events offered to the current MERGE (keyless: rows appended)
+    deletes: int  # latest-per-key d events offered to the MERGE
+    stale_skipped: int  # offered events the MERGE left alone: older than the stored row, or deleting no row
+    tombstoned_skipped: int  # upserts at or before their key's tombstone: never offered
+    changelog_version: int | None  # the version this apply committed, None when it committed nothing there
+    current_version: int | None
+    committed: dict[int, int]  # partition -> last offset committed by every table of the sink
+
+
+@dataclass(frozen=True)
+class _CurrentPlan:
+    source: pa.Table  # the current table's MERGE source (or rows to append, keyless)
+    partition_by: list[str]
+    upserts: int
+    deletes: int
+    tombstoned: int
+    tombstones: pa.Table | None  # rows for the tombstone table; None when keyless
+
+
+@dataclass(frozen=True)
+class _Pending:
+    rows: pa.Table  # the batch minus what this table already applied
+    applied: dict[int, int]
+    advance: TxnAdvance | None  # None: the table has every offset of the batch and is left untouched
+
+
+class DeltaTableSink:
+    def __init__(
+        self,
+        lake_root: str,
+        source_name: str,
+        table: TableConfig,
+        topic: str,
+        storage_options: dict[str, str] | None = None,
+    ) -> None:
+        self.table = table
+        self.topic = topic
+        base = f"{lake_root.rstrip('/')}/{source_name}/{table.schema_name}/{table.table_name}"
+        self.changelog = LakeTable(f"{base}/changelog", storage_options)
+        self.current = LakeTable(f"{base}/current", storage_options)
+        self.tombstones = LakeTable(f"{base}/tombstones", storage_options)
+        spec = table.partition_by
+        self._partition = DerivedPartition(spec.column, spec.transform, table.name) if spec else None
+
+    def _tables(self) -> list[LakeTable]:
+        return [self.changelog, self.current] + ([] if self.table.append_only else [self.tombstones])
+
+    def committed_offsets(self) -> dict[int, int]:
+        """Per partition, the minimum over the sink's tables: a run resumes from the laggard."""
+        per_table = []
+        for table in self._tables():
+            dt = table.open()
+            if dt is None:
+                return {}
+            per_table.append(committed(dt, self.topic))
+        common = set.intersection(*(set(offsets) for offsets in per_table))
+        return {p: min(offsets[p] for offsets in per_table) for p in sorted(common)}
+
+    def apply(
+        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+    ) -> ApplyResult:
+        """Apply one batch of change events of this sink's topic to every table, each exactly once.
+
+        `consumed_through` (partition -> last offset read) lets the caller commit past messages that produced
+        no row (Debezium's null tombstones, dead-lettered events); it must be at least each partition's last
+        row offset. A partition it names advances even when `rows` is empty.
+        """
+        keys = self._keys(key_columns)
+        consumed = dict(consumed_through or {})
+        validate_batch(rows, self.topic, consumed)
+        rows = to_delta_compatible(rows)
+        now = datetime.now(UTC)
+        dts = {t.uri: t.open() for t in self._tables()}
+        pending = {t.uri: self._pending(dts[t.uri], rows, consumed) for t in self._tables()}
+
+        # Plan every table before the first commit, so a SchemaChangeError leaves no trace.
+        log, log_dt = pending[self.changelog.uri], dts[self.changelog.uri]
+        log_rows = self._conformed(log_dt, changelog_rows(log.rows, now))
+        plan = self._plan_current(keys, pending, dts, now)
+
+        log_version, _ = commit_offsets_with(
+            self.changelog, log_dt, log_rows, log.advance, [EVENT_DATE], append
+        )
+        failpoints.hit("after_changelog_commit")  # crash tests: changelog ahead of current state
+        current = pending[self.current.uri]
+        soft = self.table.deletes == "soft"
+        write: Write = partial(merge_current, keys=keys, soft_deletes=soft) if keys else append
+        current_version, metrics = commit_offsets_with(
+            self.current, dts[self.current.uri], plan.source, current.advance, plan.partition_by, write
+        )
+        failpoints.hit("after_current_commit")  # crash tests: tombstones behind current state
+        if keys:
+            tomb, tomb_dt = pending[self.tombstones.uri], dts[self.tombstones.uri]
+            merge = partial(merge_tombstones, keys=keys)
+            commit_offsets_with(self.tombstones, tomb_dt, plan.tombstones, tomb.advance, [], merge)
+        changed = sum(metrics.get(f"num_target_rows_{k}", 0) for k in ("inserted", "updated", "deleted"))
+        return ApplyResult(
+            changelog_rows=log_rows.num_rows,
+            upserts=plan.upserts,
+            deletes=plan.deletes,
+            stale_skipped=plan.upserts + plan.deletes - changed if metrics else 0,
+            tombstoned_skipped=plan.tombstoned,
+            changelog_version=log_version,
+            current_version=current_version,
+            committed=self.committed_offsets(),
+        )
+
+    def _plan_current(
+        self,
+        keys: tuple[str, ...],
+        pending: dict[str, _Pending],
+        dts: dict[str, DeltaTable | None],
+        now: datetime,
+    ) -> _CurrentPlan:
+        current, current_dt = pending[self.current.uri], dts[self.current.uri]
+        new_rows = self._conformed(current_dt, current.rows, data_columns(current.rows))
+        partition = self._current_partition(current_dt)
+        if not keys:
+            source = appended_rows(new_rows, now, partition)
+            return _CurrentPlan(source, _partition_by(partition, source), source.num_rows, 0, 0, None)
+        folded = fold_latest(new_rows, keys)
+        tomb, tomb_dt = pending[self.tombstones.uri], dts[self.tombstones.uri]
+        kept, tombstoned = folded.upserts, 0
+        if tomb_dt is not None:
+            known = read_tombstones(tomb_dt, keys, folded.upserts)
+            kept, tombstoned = drop_tombstoned(folded.upserts, known, keys)
+        latest = pa.concat_tables([kept, folded.deletes], promote_options="default")
+        source = current_rows(latest, now, soft_deletes=self.table.deletes == "soft", partition=partition)
+        tomb_deletes = folded.deletes
+        if tomb.applied != current.applied:  # the two stopped at different offsets (a crash): fold its rows
+            tomb_rows = self._conformed(current_dt, tomb.rows, data_columns(tomb.rows))
+            tomb_deletes = fold_latest(tomb_rows, keys).deletes
+        tombstones = self._conformed(tomb_dt, tombstone_rows(tomb_deletes, keys, now), keys)
+        return _CurrentPlan(
+            source=source,
+            partition_by=_partition_by(partition, source),
+            upserts=kept.num_rows,
+            deletes=folded.deletes.num_rows,
+            tombstoned=tombstoned,
+            tombstones=tombstones,
+        )
+
+    def purge_tombstones(self, older_than: datetime) -> int:
+        """Delete tombstones ingested before `older_than` (the caller's retention horizon).
+
+        After the purge, an event older than a purged delete could resurrect its row again: the horizon
+        (`tombstone_retention_hours`) must exceed how late an event can arrive.
+        """
+        if older_than.tzinfo is None:
+            raise ValueError(f"older_than must be timezone-aware, got {older_than!r}; use datetime.now(UTC)")
+        dt = None if self.table.append_only else self.tombstones.open()
+        if dt is None:
+            return 0
+        horizon = older_than.astimezone(UTC).isoformat()
+        metrics = dt.delete(f"{q(INGESTED_AT)} < '{horizon}'")
+        return int(metrics["num_deleted_rows"])
+
+    def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:
+        if self.table.append_only:
+            return ()
+        if not key_columns:
+            raise ConfigError(
+                f"tables[{self.table.name}].primary_key",
+                "the change events carry no key; declare `primary_key: []` for an append-only table or name "
+                "the key columns",
+            )
+        return tuple(key_columns)
+
+    def _pending(self, dt: DeltaTable | None, rows: pa.Table, consumed: Mapping[int, int]) -> _Pending:
+        applied = applied_versions(dt, self.topic, set(last_offsets(rows)) | set(consumed))
+        new = drop_applied(rows, applied)
+        moving = advance_to(new, applied, consumed)
+        advance = TxnAdvance(self.topic, moving, partitions_seen(dt, self.topic)) if moving else None
+        return _Pending(new, applied, advance)
+
+    def _conformed(
+        self, dt: DeltaTable | None, rows: pa.Table, checked: Sequence[str] | None = None
+    ) -> pa.Table:
+        """`rows` cast to the stored schema; raises SchemaChangeError for what the policy refuses."""
+        if dt is None:
+            return rows
+        stored = stored_schema(dt)
+        incoming = rows.select(list(checked)).schema if checked is not None else rows.schema
+        policy = self.table.schema_policy
+        check_policy(diff_schemas(stored, incoming), policy, self.table.name)
+        return conform(rows, stored, policy, self.table.name, engine_widens=DELTA_WIDENS_TYPES)
+
+    def _current_partition(self, dt: DeltaTable | None) -> DerivedPartition | None:
+        # Partitioning is fixed when a table is created: a partition_by added later is ignored.
+        if self._partition is None or dt is None:
+            return self._partition
+        return self._partition if self._partition.name in dt.metadata().partition_columns else None
+
+
+def _partition_by(partition: DerivedPartition | None, source: pa.Table) -> list[str]:
+    return [partition.name] if partition is not None and partition.name in source.column_names else []
