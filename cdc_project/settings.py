@@ -19,11 +19,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports of the local stack. Chosen high and uncommon so they rarely collide."""
+    """Loopback ports of the local stack.
 
-    postgres: int = 55432
-    kafka: int = 59092
-    dagster_webserver: int = 53000
+    Below the kernel's ephemeral port range (32768-60999): a child server bound to port 0 (Dagster's code
+    server) or an outgoing connection can otherwise take one of them first.
+    """
+
+    postgres: int = 25432
+    kafka: int = 29092
+    dagster_webserver: int = 23000
 
 
 @dataclass(frozen=True)

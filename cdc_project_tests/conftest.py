@@ -17,9 +17,9 @@ import pytest
 TEST_STATE_DIR = Path(os.environ.get("CDC_TEST_STATE_DIR", "/tmp/cdc-lakehouse-test"))
 os.environ.update(
     CDC_STATE_DIR=str(TEST_STATE_DIR),
-    CDC_PG_PORT=os.environ.get("CDC_TEST_PG_PORT", "55532"),
-    CDC_KAFKA_PORT=os.environ.get("CDC_TEST_KAFKA_PORT", "59192"),
-    CDC_DAGSTER_PORT=os.environ.get("CDC_TEST_DAGSTER_PORT", "53100"),
+    CDC_PG_PORT=os.environ.get("CDC_TEST_PG_PORT", "25532"),
+    CDC_KAFKA_PORT=os.environ.get("CDC_TEST_KAFKA_PORT", "29192"),
+    CDC_DAGSTER_PORT=os.environ.get("CDC_TEST_DAGSTER_PORT", "23100"),
 )
 
 from cdc_project.config import PipelineConfig, load_config  # noqa: E402

@@ -47,7 +47,7 @@ from cdc_project.adapters.delta_tables import (
 )
 from cdc_project import failpoints
 from cdc_project.config import TableConfig
-from cdc_project.core.columns import EVENT_DATE, INGESTED_AT
+from cdc_project.core.columns import EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError
 from cdc_project.core.lake_rows import (
@@ -198,19 +198,26 @@ class DeltaTableSink:
         if not keys:
             source = appended_rows(new_rows, now, partition)
             return _CurrentPlan(source, _partition_by(partition, source), source.num_rows, 0, 0, None)
-        folded = fold_latest(new_rows, keys)
         tomb, tomb_dt = pending[self.tombstones.uri], dts[self.tombstones.uri]
-        kept, tombstoned = folded.upserts, 0
-        if tomb_dt is not None:
-            known = read_tombstones(tomb_dt, keys, folded.upserts)
-            kept, tombstoned = drop_tombstoned(folded.upserts, known, keys)
-        latest = pa.concat_tables([kept, folded.deletes], promote_options="default")
-        source = current_rows(latest, now, soft_deletes=self.table.deletes == "soft", partition=partition)
+        if new_rows.num_rows == 0 and tomb.rows.num_rows == 0:
+            # Only offsets move (a batch of Kafka tombstones or dead letters): nothing to fold, and such a
+            # batch may not even carry the key columns.
+            return _CurrentPlan(new_rows, [], 0, 0, 0, tomb.rows)
+        folded = fold_latest(new_rows, keys)
         tomb_deletes = folded.deletes
         if tomb.applied != current.applied:  # the two stopped at different offsets (a crash): fold its rows
             tomb_rows = self._conformed(current_dt, tomb.rows, data_columns(tomb.rows))
             tomb_deletes = fold_latest(tomb_rows, keys).deletes
         tombstones = self._conformed(tomb_dt, tombstone_rows(tomb_deletes, keys, now), keys)
+        # The guard also sees this apply's own tombstones: after a crash between the current and tombstone
+        # commits they hold deletes the current table has applied but the tombstone table still lacks.
+        known = tombstones.select([*keys, POSITION])
+        if tomb_dt is not None:
+            stored = read_tombstones(tomb_dt, keys, folded.upserts)
+            known = pa.concat_tables([stored, known], promote_options="permissive")
+        kept, tombstoned = drop_tombstoned(folded.upserts, known, keys)
+        latest = pa.concat_tables([kept, folded.deletes], promote_options="default")
+        source = current_rows(latest, now, soft_deletes=self.table.deletes == "soft", partition=partition)
         return _CurrentPlan(
             source=source,
             partition_by=_partition_by(partition, source),
@@ -238,6 +245,14 @@ class DeltaTableSink:
     def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:
         if self.table.append_only:
             return ()
+        if not key_columns:
+            # A batch of only Kafka tombstones or dead letters decodes no key; the tombstone table's
+            # schema (key columns + its own metadata columns) still knows it.
+            dt = self.tombstones.open()
+            if dt is not None:
+                stored = [n for n in stored_schema(dt).names if n not in {f.name for f in TOMBSTONE_FIELDS}]
+                if stored:
+                    return tuple(stored)
         if not key_columns:
             raise ConfigError(
                 f"tables[{self.table.name}].primary_key",

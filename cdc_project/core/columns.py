@@ -34,3 +34,15 @@ TOMBSTONE_FIELDS: tuple[pa.Field, ...] = (
     pa.field(SOURCE_TS, pa.timestamp("us", tz="UTC"), nullable=True),
     pa.field(INGESTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
 )
+
+# Present only when an event carried Debezium's unavailable-value placeholder (PostgreSQL unchanged TOAST):
+# per row, the names of the data columns whose values were not sent and are null in the row. A merge must
+# keep the lake's value for these columns instead of overwriting it with null.
+UNAVAILABLE = "_cdc_unavailable"
+UNAVAILABLE_FIELD = pa.field(UNAVAILABLE, pa.list_(pa.string()), nullable=True)
+META_NAMES = META_NAMES | {UNAVAILABLE}
+
+# Every value _cdc_op can hold. A truncate ('t') names no row: it is recorded in the changelog only.
+VALID_OPS: frozenset[str] = frozenset({"c", "u", "d", "r", "t"})
+# A current-state table partitioned by `partition_by` gets a derived column `_cdc_part_<column>_<transform>`.
+PARTITION_COLUMN_PREFIX = "_cdc_part_"

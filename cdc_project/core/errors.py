@@ -57,6 +57,58 @@ class UnknownTypeError(DecodeError):
         )
 
 
+class ValueConversionError(DecodeError):
+    """A field's value does not fit its type (bad base64, an out-of-range int, an unparsable time)."""
+
+    def __init__(self, field: str, value: object, arrow_type: str, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.arrow_type = arrow_type
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(
+            f"field {field!r} value {shown} cannot be converted to {arrow_type}: {reason}. Check the "
+            "connector's settings (decimal.handling.mode, time.precision.mode, binary.handling.mode)"
+        )
+
+
+class BatchSchemaConflictError(DecodeError):
+    """A column changed type within one decode batch and the earlier events' values do not cast."""
+
+    def __init__(self, column: str, earlier: str, latest: str) -> None:
+        self.column = column
+        self.earlier = earlier
+        self.latest = latest
+        super().__init__(
+            f"column {column!r} changed type from {earlier} to {latest} within one batch and the earlier "
+            "values do not cast; the earlier events were dead-lettered. Migrate the table's column, then "
+            "replay them"
+        )
+
+
+class MixedTopicsError(CdcError):
+    """decode_batch got change events of more than one table; the caller must batch per topic."""
+
+    def __init__(self, topics: Sequence[str]) -> None:
+        self.topics = sorted(set(topics))
+        super().__init__(
+            f"one decode batch holds change events of several topics {self.topics}; decode each table's "
+            "topic separately (heartbeat and transaction topics may be mixed in, they are skipped)"
+        )
+
+
+class KeyColumnsError(CdcError):
+    """The configured primary key names columns the change events do not have."""
+
+    def __init__(self, missing: Sequence[str], available: Sequence[str]) -> None:
+        self.missing = list(missing)
+        self.available = list(available)
+        super().__init__(
+            f"primary_key columns {self.missing} are not in the change events; fix tables[].primary_key in "
+            f"the pipeline config. Valid values are: {sorted(self.available)}"
+        )
+
+
 class SchemaChangeError(CdcError):
     """A schema change the table's policy refuses (e.g. a narrowing type change under `evolve`)."""
 
@@ -107,3 +159,15 @@ class ServiceUnhealthyError(CdcError):
         self.log_file = log_file
         self.tail = tail
         super().__init__(f"service {service!r} is not healthy; see {log_file}. Last lines:\n{tail}")
+
+
+class UnsupportedLakeTypeError(CdcError):
+    """An Arrow column type has no Delta Lake equivalent; add a rule to core/delta_types.py."""
+
+    def __init__(self, column: str, arrow_type: str) -> None:
+        self.column = column
+        self.arrow_type = arrow_type
+        super().__init__(
+            f"column {column!r} has Arrow type {arrow_type}, which Delta Lake cannot store; add a conversion "
+            "to the dispatch table in cdc_project/core/delta_types.py"
+        )

@@ -4,7 +4,7 @@ The rate counts row changes (what Debezium emits), not statements: an order with
 changes (insert, total update, three line inserts). Pacing is against the start time, so a slow statement or
 a burst is caught up afterwards instead of lowering the average.
 
-    python -m cdc_project.demo.generator --rate 50 --duration 30 --dsn postgresql://cdc@127.0.0.1:55432/shop
+    python -m cdc_project.demo.generator --rate 50 --duration 30 --dsn postgresql://cdc@127.0.0.1:25432/shop
 """
 
 from __future__ import annotations

@@ -1,9 +1,14 @@
 """Scope: adapters/delta_sink.py (with delta_tables.py and dead_letter_table.py) on real Delta tables in
 tmp_path: exactly-once offsets and replays, source order across batches, tombstones, hard and soft deletes,
-schema evolution and refusal, keyless tables, unchanged-TOAST values, Delta type mapping, dead letters."""
+schema evolution and refusal, keyless tables, unchanged-TOAST values, Delta type mapping."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +17,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from cdc_project.adapters.delta_sink import DeltaTableSink, write_dead_letters
+from cdc_project.adapters.delta_sink import DeltaTableSink
 from cdc_project.adapters.delta_tables import TxnAdvance, append
 from cdc_project.config import PartitionSpec, TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE
-from cdc_project.core.dead_letters import DEAD_LETTER_SCHEMA
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError, SchemaChangeError
 from cdc_project.core.lake_rows import changelog_rows
@@ -155,6 +159,50 @@ def test_crash_before_the_first_current_commit_resumes_from_scratch(tmp_path: Pa
     assert names(sink) == {1: "a2", 3: "c"}
 
 
+CRASH_SCRIPT = """
+import json, sys
+from cdc_project.adapters.delta_sink import DeltaTableSink
+from cdc_project.config import TableConfig
+from cdc_project_tests.change_rows import DEFAULT_TOPIC, make_rows
+root, events = sys.argv[1], [tuple(e) for e in json.loads(sys.argv[2])]
+sink = DeltaTableSink(root, "shop", TableConfig(name="public.customers"), DEFAULT_TOPIC)
+sink.apply(make_rows(events), ["id"])
+"""
+
+
+def apply_and_crash(sink_root: Path, events: list[Event], failpoint: str) -> None:
+    """Run `apply` in a child process that SIGKILLs itself at `failpoint` (cdc_project/failpoints.py)."""
+    env = {**os.environ, "CDC_FAILPOINTS": failpoint}
+    done = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(sink_root), json.dumps(events)], env=env)
+    assert done.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(
+    ("failpoint", "tombstoned"),
+    [
+        ("after_changelog_commit", 0),  # current never saw the delete: the fold orders the two events
+        ("after_current_commit", 1),  # current applied the delete, the tombstone table did not: the guard
+    ],
+)
+def test_real_crash_mid_apply_then_resume_keeps_every_invariant(
+    tmp_path: Path, failpoint: str, tombstoned: int
+) -> None:
+    sink = make_sink(tmp_path)
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)]), ["id"])
+    crashed: list[Event] = [("d", 1, None, "05", 0, 2)]
+    apply_and_crash(tmp_path / "lake", crashed, failpoint)
+    assert sink.committed_offsets() == {0: 1}  # a table still lacks offset 2: the next run starts there
+
+    # The resumed run re-reads offset 2 and, from another partition, an event older than the delete.
+    result = sink.apply(make_rows([*crashed, ("c", 1, "zombie", "03", 1, 0)]), ["id"])
+
+    assert names(sink) == {2: "b"}
+    assert result.tombstoned_skipped == tombstoned
+    assert changelog_count(sink) == 4
+    assert DeltaTable(sink.tombstones.uri).to_pyarrow_table()["id"].to_pylist() == [1]
+    assert result.committed == {0: 2, 1: 0}
+
+
 @pytest.mark.parametrize(
     ("late", "expected"),
     [
@@ -196,13 +244,36 @@ def test_soft_deletes_mark_rows_and_a_newer_insert_revives_them(tmp_path: Path) 
     assert (current(sink)[1][DELETED], current(sink)[1]["name"]) == (False, "back")
 
 
-def test_new_source_column_appears_in_changelog_and_current(tmp_path: Path) -> None:
+ZIP = pa.struct([("zip", pa.int32())])
+ZIP_CITY = pa.struct([("zip", pa.int32()), ("city", pa.string())])
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "column", "expected"),
+    [
+        # a new top-level column: null for the rows the update did not touch
+        ({}, {"email": pa.array(["a@x.org"])}, "email", {1: "a@x.org", 2: None}),
+        # a new field inside a struct column (delta-rs MERGE needs the workaround in merge_current)
+        (
+            {"addr": pa.array([{"zip": 1}, {"zip": 2}], ZIP)},
+            {"addr": pa.array([{"zip": 9, "city": "Oslo"}], ZIP_CITY)},
+            "addr",
+            {1: {"zip": 9, "city": "Oslo"}, 2: {"zip": 2, "city": None}},
+        ),
+    ],
+)
+def test_new_source_column_appears_in_changelog_and_current(
+    tmp_path: Path,
+    first: dict[str, pa.Array],
+    second: dict[str, pa.Array],
+    column: str,
+    expected: dict[int, Any],
+) -> None:
     sink = make_sink(tmp_path)
-    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)]), ["id"])
-    email = {"email": pa.array(["a@x.org"])}
-    sink.apply(make_rows([("u", 1, "a", "03", 0, 2)], data=email), ["id"])
-    assert {k: r["email"] for k, r in current(sink).items()} == {1: "a@x.org", 2: None}
-    assert "email" in DeltaTable(sink.changelog.uri).schema().to_arrow().names
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)], data=first), ["id"])
+    sink.apply(make_rows([("u", 1, "a", "03", 0, 2)], data=second), ["id"])
+    assert {k: r[column] for k, r in current(sink).items()} == expected
+    assert column in DeltaTable(sink.changelog.uri).schema().to_arrow().names
 
 
 SCORE_32 = {"score": pa.array([1], pa.int32())}
@@ -294,6 +365,17 @@ def test_consumed_through_commits_offsets_that_produced_no_rows(tmp_path: Path) 
         sink.apply(make_rows([("c", 1, "a", "09", 0, 12)]), ["id"], consumed_through={0: 10})
 
 
+def test_batch_of_only_kafka_tombstones_moves_offsets_without_key_columns(tmp_path: Path) -> None:
+    """The decoder gives meta columns only (no data columns, no key) when every message was a Kafka
+    tombstone or a dead letter; the offsets must still move, or the sensor re-plans that range forever."""
+    sink = make_sink(tmp_path)
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("d", 1, None, "02", 0, 1)]), ["id"])
+    meta_only = make_rows([]).drop_columns(["id", "name"])
+    result = sink.apply(meta_only, [], consumed_through={0: 2})
+    assert result.committed == {0: 2} and sink.committed_offsets() == {0: 2}
+    assert current(sink) == {}
+
+
 def test_committed_offsets_keep_partitions_a_later_batch_does_not_touch(tmp_path: Path) -> None:
     sink = make_sink(tmp_path)
     sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 2, 0)]), ["id"])
@@ -321,22 +403,3 @@ def test_current_table_is_partitioned_by_the_derived_column(tmp_path: Path) -> N
 def test_apply_refuses_malformed_batches(tmp_path: Path, rows: pa.Table, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         make_sink(tmp_path).apply(rows, ["id"])
-
-
-def test_dead_letters_are_written_once(tmp_path: Path) -> None:
-    now = datetime.now(UTC)
-    letters = pa.Table.from_pylist(
-        [
-            {
-                "topic": DEFAULT_TOPIC, "partition": 0, "offset": offset, "key": b"k", "value": b"v",
-                "stage": "decode", "error_class": "DecodeError", "error_message": "bad",
-                "table": "public.customers", "failed_at": now,
-            }
-            for offset in (3, 4)
-        ],
-        schema=DEAD_LETTER_SCHEMA,
-    )
-    root = str(tmp_path / "lake")
-    assert write_dead_letters(root, letters) == 2
-    assert write_dead_letters(root, letters) == 0  # a retried run re-dead-letters the same messages
-    assert DeltaTable(f"{root}/_dead_letters").count() == 2

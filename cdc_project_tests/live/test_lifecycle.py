@@ -24,7 +24,7 @@ pytestmark = pytest.mark.live
 def own_stack(settings: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
     state = Path("/tmp/cdc-lakehouse-lifecycle")
     shutil.rmtree(state, ignore_errors=True)
-    return dataclasses.replace(settings, state_dir=state, ports=Ports(postgres=55632, kafka=59292, dagster_webserver=53200))
+    return dataclasses.replace(settings, state_dir=state, ports=Ports(postgres=25632, kafka=29292, dagster_webserver=23200))
 
 
 def _cli(stack: StackSettings, *args: str) -> subprocess.CompletedProcess[str]:
