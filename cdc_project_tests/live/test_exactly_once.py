@@ -53,7 +53,7 @@ def test_replaying_a_finished_range_leaves_delta_versions_unchanged(
     instance = dg.DagsterInstance.from_config(str(caught_up.dagster_home))
     try:
         for run in finished[:3]:  # the latest three ranges, re-executed as new runs
-            result = defs.get_job_def("ingest_shop_customers_job").execute_in_process(
+            result = defs.resolve_job_def("ingest_shop_customers_job").execute_in_process(
                 run_config=run.run_config, instance=instance, tags={"cdc/replay-of": run.run_id}
             )
             assert result.success
@@ -69,7 +69,7 @@ def test_poison_message_is_dead_lettered_and_older_replayed_event_does_not_win(
     topic = source.topic_for(tbl)
     log = changelog(pipeline_config, tbl.name)
     # A key changed more than once: its first event is older than the stored row.
-    counts = log.group_by("customer_id").aggregate([(columns.OFFSET, "min"), (columns.OFFSET, "count")])
+    counts = log.group_by("id").aggregate([(columns.OFFSET, "min"), (columns.OFFSET, "count")])
     updated = counts.filter(pc.greater(counts.column(f"{columns.OFFSET}_count"), 1))
     assert updated.num_rows > 0
     old_offset = updated.column(f"{columns.OFFSET}_min")[0].as_py()
