@@ -95,6 +95,10 @@ class StackSettings:
             "CDC_LAKE_ROOT": str(self.lake_root),
             "CDC_DAGSTER_PORT": str(self.ports.dagster_webserver),
             "DAGSTER_HOME": str(self.dagster_home),
+            # dagster.yaml reads it. psycopg2 is named: SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3.
+            "CDC_DAGSTER_PG_URL": (
+                f"postgresql+psycopg2://{self.pg_user}@{self.host}:{self.ports.postgres}/{self.pg_dagster_db}"
+            ),
         }
 
 

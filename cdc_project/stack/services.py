@@ -55,9 +55,6 @@ def _venv_bin(tool: str) -> str:
 
 def process_env(settings: StackSettings) -> dict[str, str]:
     env = {**os.environ, **settings.service_env()}
-    env["CDC_DAGSTER_PG_URL"] = (
-        f"postgresql+psycopg2://{settings.pg_user}@{settings.host}:{settings.ports.postgres}/{settings.pg_dagster_db}"
-    )
     env["CDC_PIPELINE_CONFIG"] = str(settings.pipeline_config)
     env.setdefault("CDC_PG_PASSWORD", "")  # local cluster trusts loopback; production sets a real secret
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
@@ -107,8 +104,17 @@ def _daemon_healthy(settings: StackSettings, proc: process.ManagedProcess) -> bo
         return False
     from dagster import DagsterInstance
 
-    os.environ.update(process_env(settings))
-    instance = DagsterInstance.from_config(str(settings.dagster_home))
+    # dagster.yaml resolves CDC_DAGSTER_PG_URL from the environment when the instance is built: lend it
+    # this stack's value for that moment only, so checking another stack never re-points this process.
+    saved = os.environ.get("CDC_DAGSTER_PG_URL")
+    os.environ["CDC_DAGSTER_PG_URL"] = settings.service_env()["CDC_DAGSTER_PG_URL"]
+    try:
+        instance = DagsterInstance.from_config(str(settings.dagster_home))
+    finally:
+        if saved is None:
+            os.environ.pop("CDC_DAGSTER_PG_URL", None)
+        else:
+            os.environ["CDC_DAGSTER_PG_URL"] = saved
     try:
         beats = instance.get_daemon_heartbeats()
     finally:
