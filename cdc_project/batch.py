@@ -12,6 +12,7 @@ batch-level invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,7 +104,10 @@ def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, 
     )
     key_override = table.primary_key if table.primary_key is not None else None
     decoded = decode_batch(read.messages, source_kind=source.kind, key_override=key_override)
-    letters: list[DeadLetter] = list(decoded.dead_letters)
+    # The decoder does not know the table's name; dead letters are queried by it.
+    letters: list[DeadLetter] = [
+        dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters
+    ]
     rows = decoded.rows
     apply_result: ApplyResult | None = None
     try:
@@ -112,7 +116,8 @@ def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, 
         # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
         # offsets advance through an empty apply so later batches (after a fix) are not blocked.
         letters.extend(_schema_letters(read.messages, exc, table.name))
-        apply_result = sink.apply(rows.slice(0, 0), decoded.key_columns, consumed_through=read.last_offsets)
+        offsets_only = rows.select([c for c in rows.column_names if c in columns.META_NAMES]).slice(0, 0)
+        apply_result = sink.apply(offsets_only, decoded.key_columns, consumed_through=read.last_offsets)
     if letters:
         write_dead_letters(
             config.lake.root,

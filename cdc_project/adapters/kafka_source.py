@@ -32,7 +32,7 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int, timeou
     missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
     if not missing:
         return
-    for topic, future in admin.create_topics(missing, operation_timeout=timeout).items():
+    for future in admin.create_topics(missing, operation_timeout=timeout).values():
         try:
             future.result()
         except KafkaException as exc:
