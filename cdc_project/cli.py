@@ -88,6 +88,22 @@ def cmd_connectors(settings: StackSettings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge_tombstones(settings: StackSettings, _args: argparse.Namespace) -> int:
+    """Drop tombstones older than each table's tombstone_retention_hours (the resurrection horizon)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cdc_project.batch import sink_for
+
+    config = _config(settings)
+    for source, table in config.tables():
+        if table.append_only:
+            continue
+        horizon = datetime.now(UTC) - timedelta(hours=table.tombstone_retention_hours)
+        purged = sink_for(config, source, table).purge_tombstones(horizon)
+        print(f"  {source.name}.{table.name}: purged {purged} tombstones older than {horizon:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
 def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     from cdc_project.demo.run import run_demo
 
@@ -116,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     conn = sub.add_parser("connectors", help="write Kafka Connect connector configs from the pipeline config")
     conn.add_argument("--out", default="docker/connectors")
     conn.set_defaults(func=cmd_connectors)
+    sub.add_parser("purge-tombstones", help="drop tombstones past each table's retention").set_defaults(
+        func=cmd_purge_tombstones
+    )
     demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
     demo.add_argument("--duration", type=float, default=None)
     demo.add_argument("--rate", type=float, default=50.0)
