@@ -111,7 +111,7 @@ def bench_end_to_end(rows: int = 100_000, lag_seconds: float = 60.0, rate: float
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute(
                 "insert into public.page_views (viewed_at, customer_id, url, referrer) "
-                "select now(), (g % 200) + 1, '/bench/' || g, null from generate_series(1, %s) g",
+                "select now(), (g %% 200) + 1, '/bench/' || g, null from generate_series(1, %s) g",
                 (rows,),
             )
         committed = time.monotonic()

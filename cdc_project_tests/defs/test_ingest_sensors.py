@@ -52,19 +52,21 @@ def _produce(bootstrap: str, topic: str, count: int) -> None:
     assert producer.flush(10) == 0
 
 
-def _sensor(config: PipelineConfig) -> tuple[TableAssets, dg.SensorDefinition]:
+def _sensor_on_fresh_topic(
+    stack: StackSettings, lake: Path, messages: int
+) -> tuple[PipelineConfig, TableAssets, dg.SensorDefinition]:
+    """A table whose topic is new on the real broker and holds `messages` messages; its lake is empty."""
+    config = _config(stack, lake, f"sensor{uuid.uuid4().hex[:8]}")
     source = config.sources[0]
     names = TableAssets(source, source.tables[0])
     job = dg.define_asset_job(f"ingest_{names.slug}_job", selection=[build_ingest_asset(config, names)])
-    return names, build_ingest_sensor(config, names, job)
+    ensure_topics(stack.kafka_bootstrap, [names.topic], partitions=1)
+    _produce(stack.kafka_bootstrap, names.topic, messages)
+    return config, names, build_ingest_sensor(config, names, job)
 
 
 def test_sensor_requests_explicit_range_with_stable_run_key(stack: StackSettings, tmp_path: Path) -> None:
-    prefix = f"sensor{uuid.uuid4().hex[:8]}"
-    config = _config(stack, tmp_path, prefix)
-    names, sensor = _sensor(config)
-    ensure_topics(stack.kafka_bootstrap, [names.topic], partitions=1)
-    _produce(stack.kafka_bootstrap, names.topic, 3)
+    _config_, _names, sensor = _sensor_on_fresh_topic(stack, tmp_path, 3)
     instance = dg.DagsterInstance.ephemeral()
 
     first = sensor(dg.build_sensor_context(instance=instance))
@@ -78,11 +80,7 @@ def test_sensor_requests_explicit_range_with_stable_run_key(stack: StackSettings
 
 
 def test_sensor_skips_while_a_run_for_the_table_is_in_flight(stack: StackSettings, tmp_path: Path) -> None:
-    prefix = f"sensor{uuid.uuid4().hex[:8]}"
-    config = _config(stack, tmp_path, prefix)
-    names, sensor = _sensor(config)
-    ensure_topics(stack.kafka_bootstrap, [names.topic], partitions=1)
-    _produce(stack.kafka_bootstrap, names.topic, 2)
+    _config_, names, sensor = _sensor_on_fresh_topic(stack, tmp_path, 2)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_run(
         dg.DagsterRun(job_name="ingest_src_t_job", run_id="in-flight-run", status=dg.DagsterRunStatus.STARTED,
@@ -95,11 +93,7 @@ def test_sensor_skips_while_a_run_for_the_table_is_in_flight(stack: StackSetting
 
 def test_sensor_and_run_refuse_offset_regression(stack: StackSettings, tmp_path: Path) -> None:
     """The lake applied offsets 0..149 of a topic the broker now holds 3 messages of (a restarted broker)."""
-    prefix = f"regress{uuid.uuid4().hex[:8]}"
-    config = _config(stack, tmp_path, prefix)
-    names, sensor = _sensor(config)
-    ensure_topics(stack.kafka_bootstrap, [names.topic], partitions=1)
-    _produce(stack.kafka_bootstrap, names.topic, 3)
+    config, names, sensor = _sensor_on_fresh_topic(stack, tmp_path, 3)
     rows = pa.table(
         {
             "id": pa.array(range(150), pa.int32()),
