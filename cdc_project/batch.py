@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 
 from cdc_project.adapters import kafka_source
 from cdc_project.adapters.dead_letter_table import write_dead_letters
-from cdc_project.adapters.delta_sink import ApplyResult, DeltaTableSink
-from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
+from cdc_project.adapters.sinks import sink_for
+from cdc_project.adapters.table_sink import ApplyResult
+from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError, SchemaChangeError
@@ -34,6 +35,7 @@ from cdc_project.core.offsets import OffsetPlan
 @dataclass(frozen=True)
 class BatchResult:
     table: str
+    sink: SinkKind
     topic: str
     events: int
     changelog_rows: int
@@ -52,16 +54,6 @@ class BatchResult:
     duration_seconds: float
     append_only: bool
     apply: ApplyResult | None = field(default=None, repr=False)
-
-
-def sink_for(config: PipelineConfig, source: SourceConfig, table: TableConfig) -> DeltaTableSink:
-    return DeltaTableSink(
-        config.lake.root,
-        source.name,
-        table,
-        source.topic_for(table),
-        storage_options=config.lake.resolved_storage_options() or None,
-    )
 
 
 def verify_committed_offsets(bootstrap: str, topic: str, committed: dict[int, int]) -> None:
@@ -86,10 +78,12 @@ def _lag_seconds(rows: pa.Table, committed_at: datetime) -> tuple[float | None, 
     return float(p50), float(p95), float(pc.max(seconds).as_py())
 
 
-def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, plan: OffsetPlan) -> BatchResult:
+def run_batch(
+    config: PipelineConfig, source: SourceConfig, table: TableConfig, plan: OffsetPlan, sink_kind: SinkKind
+) -> BatchResult:
     began = time.monotonic()
     bootstrap = config.kafka.bootstrap_servers
-    sink = sink_for(config, source, table)
+    sink = sink_for(config, source, table, sink_kind)
     committed = sink.committed_offsets()
     verify_committed_offsets(bootstrap, plan.topic, committed)
     # Start from what the sink has, not from the plan: a re-executed run after a crash resumes exactly.
@@ -115,7 +109,7 @@ def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, 
     except SchemaChangeError as exc:
         # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
         # offsets advance through an empty apply so later batches (after a fix) are not blocked.
-        letters.extend(_schema_letters(read.messages, exc, table.name))
+        letters.extend(_schema_letters(read.messages, exc, table.name, sink_kind))
         offsets_only = rows.select([c for c in rows.column_names if c in columns.META_NAMES]).slice(0, 0)
         apply_result = sink.apply(offsets_only, decoded.key_columns, consumed_through=read.last_offsets)
     if letters:
@@ -131,6 +125,7 @@ def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, 
     first = {p: starts[p] for p in read.last_offsets}
     return BatchResult(
         table=table.name,
+        sink=sink_kind,
         topic=plan.topic,
         events=len(read.messages),
         changelog_rows=apply_result.changelog_rows if apply_result else 0,
@@ -152,5 +147,7 @@ def run_batch(config: PipelineConfig, source: SourceConfig, table: TableConfig, 
     )
 
 
-def _schema_letters(messages: list[RawMessage], exc: SchemaChangeError, table: str) -> list[DeadLetter]:
-    return [DeadLetter.from_schema_change(m, exc, table=table) for m in messages if m.value is not None]
+def _schema_letters(
+    messages: list[RawMessage], exc: SchemaChangeError, table: str, sink: SinkKind
+) -> list[DeadLetter]:
+    return [DeadLetter.from_schema_change(m, exc, table=table, sink=sink) for m in messages if m.value is not None]

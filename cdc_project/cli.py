@@ -92,15 +92,17 @@ def cmd_purge_tombstones(settings: StackSettings, _args: argparse.Namespace) -> 
     """Drop tombstones older than each table's tombstone_retention_hours (the resurrection horizon)."""
     from datetime import UTC, datetime, timedelta
 
-    from cdc_project.batch import sink_for
+    from cdc_project.adapters.sinks import sink_for
 
     config = _config(settings)
     for source, table in config.tables():
         if table.append_only:
             continue
         horizon = datetime.now(UTC) - timedelta(hours=table.tombstone_retention_hours)
-        purged = sink_for(config, source, table).purge_tombstones(horizon)
-        print(f"  {source.name}.{table.name}: purged {purged} tombstones older than {horizon:%Y-%m-%d %H:%M} UTC")
+        for kind in table.sinks:
+            purged = sink_for(config, source, table, kind).purge_tombstones(horizon)
+            print(f"  {source.name}.{table.name}@{kind}: purged {purged} tombstones older than "
+                  f"{horizon:%Y-%m-%d %H:%M} UTC")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any, Literal, get_args
 
 import yaml
@@ -41,7 +42,8 @@ class TableConfig(_Model):
 
     name: str
     primary_key: list[str] | None = None  # None: the source's key; [] declares a keyless, append-only table
-    sink: SinkKind = "delta"
+    # Each sink keeps its own committed offsets and Dagster asset; the first also writes the changelog.
+    sinks: list[SinkKind] = Field(default_factory=lambda: ["delta"], min_length=1)
     deletes: DeleteMode = "hard"
     schema_policy: SchemaPolicy = "evolve"
     partition_by: PartitionSpec | None = None
@@ -53,6 +55,18 @@ class TableConfig(_Model):
         if value.count(".") != 1 or not all(value.split(".")):
             raise ValueError(f"{value!r} must be qualified as schema.table (e.g. public.customers)")
         return value
+
+    @field_validator("sinks")
+    @classmethod
+    def _distinct_sinks(cls, value: list[SinkKind]) -> list[SinkKind]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"{value} names a sink twice; list each sink once")
+        return value
+
+    @property
+    def changelog_sink(self) -> SinkKind:
+        """The sink whose storage holds the table's append-only changelog (written once, not per sink)."""
+        return self.sinks[0]
 
     @property
     def schema_name(self) -> str:
@@ -154,6 +168,56 @@ class LakeConfig(_Model):
         return options
 
 
+class IcebergConfig(_Model):
+    """Where Iceberg sink tables live. Defaults: a SQLite SQL catalog and a warehouse under `lake.root`.
+
+    Production points `catalog_uri` at PostgreSQL (`postgresql+psycopg2://user@host/db`, the password from
+    `catalog_password_env`) and `warehouse` at `s3://...`.
+    """
+
+    catalog_name: str = Field(default="cdc", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    catalog_uri: str | None = None  # None: sqlite:///{lake.root}/_iceberg/catalog.db
+    catalog_password_env: str | None = None
+    warehouse: str | None = None  # None: {lake.root}/_iceberg/warehouse
+
+    def resolved_catalog_uri(self, lake_root: str) -> str:
+        if self.catalog_uri is None:
+            return f"sqlite:///{lake_root.rstrip('/')}/_iceberg/catalog.db"
+        if self.catalog_password_env is None:
+            return self.catalog_uri
+        password = os.environ.get(self.catalog_password_env)
+        if password is None:
+            raise MissingSecretError("iceberg.catalog_password_env", self.catalog_password_env)
+        scheme, sep, rest = self.catalog_uri.partition("://")
+        user, at, host = rest.partition("@")
+        if not (sep and at):
+            raise ConfigError("iceberg.catalog_uri", "must look like scheme://user@host/db to take a password")
+        return f"{scheme}://{user}:{quote(password, safe='')}@{host}"
+
+    def resolved_warehouse(self, lake_root: str) -> str:
+        return self.warehouse or f"{lake_root.rstrip('/')}/_iceberg/warehouse"
+
+
+class PostgresSinkConfig(_Model):
+    """The PostgreSQL database replicas are written to. Table `schema.table` of source `s` lands in
+    `{schema_prefix}{s}_{schema}.{table}` (e.g. `shop_public.customers`)."""
+
+    host: str
+    port: int = Field(default=5432, gt=0, lt=65536)
+    database: str
+    user: str
+    password_env: str | None = None
+    schema_prefix: str = Field(default="", pattern=r"^[a-z0-9_]*$")
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise MissingSecretError("postgres_sink.password_env", self.password_env)
+        return value
+
+
 class IngestConfig(_Model):
     sensor_interval_seconds: int = Field(default=5, ge=1)
     max_batch_events: int = Field(default=200_000, ge=1)
@@ -166,6 +230,8 @@ class PipelineConfig(_Model):
     kafka: KafkaConfig
     lake: LakeConfig
     ingest: IngestConfig = IngestConfig()
+    iceberg: IcebergConfig = IcebergConfig()
+    postgres_sink: PostgresSinkConfig | None = None
     sources: list[SourceConfig]
 
     @model_validator(mode="after")
@@ -174,6 +240,15 @@ class PipelineConfig(_Model):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources listed twice: {dupes}")
+        return self
+
+    @model_validator(mode="after")
+    def _postgres_sink_configured(self) -> PipelineConfig:
+        wanting = [f"{s.name}.{t.name}" for s, t in self.tables() if "postgres" in t.sinks]
+        if wanting and self.postgres_sink is None:
+            raise ValueError(
+                f"tables {wanting} list the postgres sink but `postgres_sink` (host, database, user) is not set"
+            )
         return self
 
     def tables(self) -> list[tuple[SourceConfig, TableConfig]]:
@@ -215,10 +290,11 @@ def _dotted(loc: tuple[int | str, ...], raw: Any) -> str:
 
 
 def _valid_values(loc: tuple[int | str, ...]) -> list[str] | None:
-    field = loc[-1] if loc else None
+    # A list item (`sinks[0]`) is validated against its list's vocabulary.
+    field = next((item for item in reversed(loc) if isinstance(item, str)), None)
     vocab: dict[str, Any] = {
         "kind": SourceKind,
-        "sink": SinkKind,
+        "sinks": SinkKind,
         "deletes": DeleteMode,
         "schema_policy": SchemaPolicy,
         "transform": PartitionTransform,

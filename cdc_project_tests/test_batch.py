@@ -13,7 +13,8 @@ import pytest
 from deltalake import DeltaTable
 
 from cdc_project.adapters.kafka_source import ensure_topics, make_producer
-from cdc_project.batch import run_batch, sink_for
+from cdc_project.adapters.sinks import sink_for
+from cdc_project.batch import run_batch
 from cdc_project.config import PipelineConfig, parse_config
 from cdc_project.core.offsets import plan_ranges
 from cdc_project.settings import StackSettings
@@ -57,10 +58,10 @@ def _produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, byte
 
 def _run(config: PipelineConfig, topic: str, end: int):  # type: ignore[no-untyped-def]
     source = config.sources[0]
-    committed = sink_for(config, source, source.tables[0]).committed_offsets()
+    committed = sink_for(config, source, source.tables[0], "delta").committed_offsets()
     plan = plan_ranges(topic, committed, {0: end})
     assert plan is not None
-    return run_batch(config, source, source.tables[0], plan)
+    return run_batch(config, source, source.tables[0], plan, "delta")
 
 
 def test_batch_new_source_column_appears_in_lake(stack: StackSettings, tmp_path: Path) -> None:
@@ -100,6 +101,6 @@ def test_batch_incompatible_type_change_goes_to_dead_letters(stack: StackSetting
     assert "b" in refused["error_message"][0].as_py() and refused["table"][0].as_py() == "public.t"
     # the stream is not blocked: offsets moved past the refused event, and the lake kept its type
     source = config.sources[0]
-    assert sink_for(config, source, source.tables[0]).committed_offsets() == {0: 5}
+    assert sink_for(config, source, source.tables[0], "delta").committed_offsets() == {0: 5}
     current = DeltaTable(f"{tmp_path}/src/public/t/current").to_pyarrow_table()
     assert str(current.schema.field("b").type) == "bool"

@@ -25,11 +25,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from cdc_project.adapters.dead_letter_table import write_dead_letters
+from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.adapters.delta_tables import (
     LakeTable,
     TxnAdvance,
@@ -47,7 +49,7 @@ from cdc_project.adapters.delta_tables import (
 )
 from cdc_project import failpoints
 from cdc_project.config import TableConfig
-from cdc_project.core.columns import EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
+from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError
 from cdc_project.core.lake_rows import (
@@ -68,23 +70,12 @@ from cdc_project.core.merge_plan import (
 from cdc_project.core.partitioning import DerivedPartition
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 
-__all__ = ["ApplyResult", "DeltaTableSink", "write_dead_letters"]
+__all__ = ["ApplyResult", "DeltaTableSink"]
 
-# delta-rs 1.6.6 cannot widen a column in place (`delta.enableTypeWidening` is refused), so a widened
-# column is cast to the stored type and refused when a value does not fit (core/schema_diff.conform).
-DELTA_WIDENS_TYPES = False
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    changelog_rows: int  # rows appended to the changelog
-    upserts: int  # latest-per-key c/u/r events offered to the current MERGE (keyless: rows appended)
-    deletes: int  # latest-per-key d events offered to the MERGE
-    stale_skipped: int  # offered events the MERGE left alone: older than the stored row, or deleting no row
-    tombstoned_skipped: int  # upserts at or before their key's tombstone: never offered
-    changelog_version: int | None  # the version this apply committed, None when it committed nothing there
-    current_version: int | None
-    committed: dict[int, int]  # partition -> last offset committed by every table of the sink
+# delta-rs 1.6.6 cannot widen a column in place; under the evolve policy the table is rewritten at the wider
+# type before the batch is written (delta_tables.widen). Under lenient, widened values are cast to the stored
+# type and refused when one does not fit (core/schema_diff.conform).
+DELTA_WIDENS_TYPES = True
 
 
 @dataclass(frozen=True)
@@ -105,6 +96,8 @@ class _Pending:
 
 
 class DeltaTableSink:
+    kind: Literal["delta"] = "delta"
+
     def __init__(
         self,
         lake_root: str,
@@ -112,9 +105,12 @@ class DeltaTableSink:
         table: TableConfig,
         topic: str,
         storage_options: dict[str, str] | None = None,
+        *,
+        with_changelog: bool = True,
     ) -> None:
         self.table = table
         self.topic = topic
+        self.with_changelog = with_changelog  # only the table's changelog sink writes it (TableConfig.sinks)
         base = f"{lake_root.rstrip('/')}/{source_name}/{table.schema_name}/{table.table_name}"
         self.changelog = LakeTable(f"{base}/changelog", storage_options)
         self.current = LakeTable(f"{base}/current", storage_options)
@@ -122,8 +118,22 @@ class DeltaTableSink:
         spec = table.partition_by
         self._partition = DerivedPartition(spec.column, spec.transform, table.name) if spec else None
 
+    @property
+    def location(self) -> str:
+        return self.current.uri
+
     def _tables(self) -> list[LakeTable]:
-        return [self.changelog, self.current] + ([] if self.table.append_only else [self.tombstones])
+        log = [self.changelog] if self.with_changelog else []
+        return [*log, self.current] + ([] if self.table.append_only else [self.tombstones])
+
+    def read_current(self) -> pa.Table | None:
+        dt = self.current.open()
+        if dt is None:
+            return None
+        rows = dt.to_pyarrow_table()
+        if DELETED in rows.column_names:
+            rows = rows.filter(pc.invert(pc.fill_null(rows[DELETED], False)))
+        return rows
 
     def committed_offsets(self) -> dict[int, int]:
         """Per partition, the minimum over the sink's tables: a run resumes from the laggard."""
@@ -154,14 +164,19 @@ class DeltaTableSink:
         pending = {t.uri: self._pending(dts[t.uri], rows, consumed) for t in self._tables()}
 
         # Plan every table before the first commit, so a SchemaChangeError leaves no trace.
-        log, log_dt = pending[self.changelog.uri], dts[self.changelog.uri]
-        log_rows = self._conformed(log_dt, changelog_rows(log.rows, now))
+        log_rows: pa.Table | None = None
+        if self.with_changelog:
+            log_dt = dts[self.changelog.uri]
+            log_rows = self._conformed(log_dt, changelog_rows(pending[self.changelog.uri].rows, now))
         plan = self._plan_current(keys, pending, dts, now)
 
-        log_version, _ = commit_offsets_with(
-            self.changelog, log_dt, log_rows, log.advance, [EVENT_DATE], append
-        )
-        failpoints.hit("after_changelog_commit")  # crash tests: changelog ahead of current state
+        log_version = None
+        if log_rows is not None:
+            log = pending[self.changelog.uri]
+            log_version, _ = commit_offsets_with(
+                self.changelog, dts[self.changelog.uri], log_rows, log.advance, [EVENT_DATE], append
+            )
+            failpoints.hit("after_changelog_commit")  # crash tests: changelog ahead of current state
         current = pending[self.current.uri]
         soft = self.table.deletes == "soft"
         write: Write = partial(merge_current, keys=keys, soft_deletes=soft) if keys else append
@@ -175,7 +190,7 @@ class DeltaTableSink:
             commit_offsets_with(self.tombstones, tomb_dt, plan.tombstones, tomb.advance, [], merge)
         changed = sum(metrics.get(f"num_target_rows_{k}", 0) for k in ("inserted", "updated", "deleted"))
         return ApplyResult(
-            changelog_rows=log_rows.num_rows,
+            changelog_rows=log_rows.num_rows if log_rows is not None else 0,
             upserts=plan.upserts,
             deletes=plan.deletes,
             stale_skipped=plan.upserts + plan.deletes - changed if metrics else 0,
@@ -226,6 +241,10 @@ class DeltaTableSink:
             tombstoned=tombstoned,
             tombstones=tombstones,
         )
+
+    def read_changelog(self, columns: Sequence[str] | None = None) -> pa.Table | None:
+        dt = self.changelog.open() if self.with_changelog else None
+        return None if dt is None else dt.to_pyarrow_table(columns=list(columns) if columns else None)
 
     def purge_tombstones(self, older_than: datetime) -> int:
         """Delete tombstones ingested before `older_than` (the caller's retention horizon).

@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from cdc_project.core.columns import DELETED, INGESTED_AT, OP, POSITION, SOURCE_TS
-from cdc_project.core.schema_diff import diff_schemas
+from cdc_project.core.schema_diff import diff_schemas, widened_schema
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX, keep_stored_columns
 
 
@@ -127,11 +127,34 @@ def commit_offsets_with(
     """
     if advance is None or rows is None:
         return None, {}
+    if dt is not None and rows.num_rows:
+        widen(dt, _lake_schema(rows))
     dt = dt or table.create(_lake_schema(rows), partition_by)
     metrics = write(dt, rows, advance=advance) if rows.num_rows else {}
     if not advance.recorded_in(dt):
         commit_txn_only(dt, advance)
     return dt.version(), metrics
+
+
+def widen(dt: DeltaTable, incoming: pa.Schema) -> None:
+    """Rewrite the table at the wider column types `incoming` brings (core/schema_diff.widened_schema).
+
+    delta-rs 1.6.6 cannot widen a column in place (it has no typeWidening table feature), so the table is
+    rewritten in one overwrite commit, its files streamed and cast batch by batch. The rewrite keeps every
+    row and, because the Delta log keeps app ids across commits, every txn version: a crash right after it
+    is harmless, the retried batch finds the table already wide. Widening is rare (an ALTER COLUMN TYPE).
+    """
+    target = widened_schema(stored_schema(dt), incoming)
+    if target is None:
+        return
+    batches = dt.to_pyarrow_dataset().scanner().to_batches()
+    cast = (
+        pa.RecordBatch.from_arrays([b.column(n).cast(target.field(n).type) for n in target.names], schema=target)
+        for b in batches
+    )
+    partition_by = dt.metadata().partition_columns or None
+    reader = pa.RecordBatchReader.from_batches(target, cast)
+    write_deltalake(dt, reader, mode="overwrite", schema_mode="overwrite", partition_by=partition_by)
 
 
 def _lake_schema(rows: pa.Table) -> pa.Schema:

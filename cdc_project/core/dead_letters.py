@@ -32,6 +32,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("error_class", pa.string(), nullable=False),
         pa.field("error_message", pa.string(), nullable=False),
         pa.field("table", pa.string()),
+        # The sink that refused the message (schema, write); null when no sink could take it (decode, type).
+        pa.field("sink", pa.string()),
         pa.field("failed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
@@ -54,10 +56,13 @@ class DeadLetter:
     error_class: str
     error_message: str
     table: str | None = None
+    sink: str | None = None
     failed_at: datetime = field(default_factory=_now)
 
     @classmethod
-    def _from(cls, message: RawMessage, exc: BaseException, stage: Stage, table: str | None) -> DeadLetter:
+    def _from(
+        cls, message: RawMessage, exc: BaseException, stage: Stage, table: str | None, sink: str | None = None
+    ) -> DeadLetter:
         return cls(
             topic=message.topic,
             partition=message.partition,
@@ -68,6 +73,7 @@ class DeadLetter:
             error_class=type(exc).__name__,
             error_message=str(exc),
             table=table,
+            sink=sink,
         )
 
     @classmethod
@@ -80,17 +86,17 @@ class DeadLetter:
 
     @classmethod
     def from_schema_change(
-        cls, message: RawMessage, exc: BaseException, table: str | None = None
+        cls, message: RawMessage, exc: BaseException, table: str | None = None, sink: str | None = None
     ) -> DeadLetter:
         """The event's schema cannot be reconciled with the table's (or with later events in its batch)."""
-        return cls._from(message, exc, "schema", table)
+        return cls._from(message, exc, "schema", table, sink)
 
     @classmethod
     def from_failed_write(
-        cls, message: RawMessage, exc: BaseException, table: str | None = None
+        cls, message: RawMessage, exc: BaseException, table: str | None = None, sink: str | None = None
     ) -> DeadLetter:
         """The sink refused the row (e.g. a constraint in a PostgreSQL sink)."""
-        return cls._from(message, exc, "write", table)
+        return cls._from(message, exc, "write", table, sink)
 
 
 def to_arrow(letters: Sequence[DeadLetter]) -> pa.Table:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.types as pt
 
 from cdc_project.core.errors import SchemaChangeError
@@ -147,13 +148,53 @@ def _target_type(stored: pa.DataType, incoming: pa.DataType, keep_wider: bool) -
     return incoming
 
 
+def widened_schema(stored: pa.Schema, incoming: pa.Schema) -> pa.Schema | None:
+    """`stored` with every column `incoming` widens (nested fields included) at its wider type; None if none.
+
+    What a sink that widens in place (or by rewriting) changes its table to before writing the batch.
+    """
+    if not diff_schemas(stored, incoming).widened:
+        return None
+    fields = []
+    for f in stored:
+        index = incoming.get_field_index(f.name)
+        if index < 0:
+            fields.append(f)
+            continue
+        wider = _target_type(f.type, incoming.field(index).type, keep_wider=True)
+        # Only widen: fields the batch adds come in through the sink's ordinary schema merge.
+        fields.append(f.with_type(_only_stored_fields(f.type, wider)))
+    return pa.schema(fields)
+
+
+def _only_stored_fields(stored: pa.DataType, target: pa.DataType) -> pa.DataType:
+    if pt.is_struct(stored) and pt.is_struct(target):
+        by_name = {f.name: f for f in target}
+        kept = [f.with_type(_only_stored_fields(f.type, by_name[f.name].type)) if f.name in by_name else f
+                for f in stored]
+        return pa.struct(kept)
+    return target
+
+
+def _cast_exactly(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """Cast a widened column back to its stored type, refusing a value that type cannot hold."""
+    cast = column.cast(target)  # Arrow's safe cast refuses integer and decimal overflow itself
+    if pt.is_floating(column.type):
+        # ...but lets a float64 overflow to inf or lose digits in float32: the value must survive the trip.
+        same = pc.fill_null(pc.or_(pc.equal(cast.cast(column.type), column), pc.is_nan(column)), True)
+        if not pc.all(same).as_py():
+            raise pa.ArrowInvalid(f"{column.filter(pc.invert(same))[0]} does not fit {target}")
+    return cast
+
+
 def conform(
     rows: pa.Table, stored: pa.Schema, policy: SchemaPolicy, table: str, *, engine_widens: bool
 ) -> pa.Table:
-    """Cast narrowed (and, unless the engine widens in place, widened) columns to the stored types.
+    """Cast narrowed (and, unless the engine widens, widened) columns to the stored types.
 
     Call after `check_policy`. A widened value that does not fit the stored type raises SchemaChangeError,
-    so the batch is refused before anything is committed.
+    so the batch is refused before anything is committed. With `engine_widens` and the evolve policy the
+    wider type is kept: the sink widens its table (`widened_schema`) before it writes.
     """
     keep_wider = engine_widens and policy == "evolve"
     for i, f in enumerate(rows.schema):
@@ -165,8 +206,10 @@ def conform(
         if target == f.type:
             continue
         try:
-            column = rows.column(i).cast(target)
+            narrowing = _widens(target, f.type)
+            column = _cast_exactly(rows.column(i), target) if narrowing else rows.column(i).cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaChangeError(table, f.name, str(stored_type), f"{f.type} ({exc})", policy) from exc
         rows = rows.set_column(i, pa.field(f.name, target, f.nullable), column)
     return rows
+

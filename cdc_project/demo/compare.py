@@ -1,4 +1,4 @@
-"""Row-by-row comparison of a PostgreSQL source table with its lake current-state table.
+"""Row-by-row comparison of a PostgreSQL source table with the live rows of one sink's current-state table.
 
 Values are normalized on both sides by the source column type (numeric -> Decimal text, timestamptz -> UTC
 instant, jsonb -> canonical JSON, arrays -> lists), so the comparison checks content, not representation.
@@ -15,14 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg2
-from deltalake import DeltaTable
-
-from cdc_project.core import columns
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
 class TableComparison:
     table: str
+    sink: str
     source_rows: int
     lake_rows: int
     missing: int  # in the source, not in the lake
@@ -88,15 +87,12 @@ def primary_key(dsn: str, qualified: str) -> list[str]:
 
 
 def compare_table(
-    source_dsn: str, lake_path: str, qualified: str, key_columns: list[str], soft_deletes: bool = False
+    source_dsn: str, lake: pa.Table | None, qualified: str, key_columns: list[str], sink: str = "delta"
 ) -> TableComparison:
+    """`lake`: the sink's live rows (TableSink.read_current), None when the table does not exist yet."""
     cols, types, source_rows = _source(source_dsn, qualified)
-    try:
-        lake = DeltaTable(lake_path).to_pyarrow_table()
-    except Exception:  # no table yet: everything is missing
-        return TableComparison(qualified, len(source_rows), 0, len(source_rows), 0, 0)
-    if soft_deletes and columns.DELETED in lake.column_names:
-        lake = lake.filter(lake.column(columns.DELETED) != True)  # noqa: E712 (Arrow expression)
+    if lake is None:  # no table yet: everything is missing
+        return TableComparison(qualified, sink, len(source_rows), 0, len(source_rows), 0, 0)
     lake_cols = [c for c in cols if c in lake.column_names]
     lake_data = lake.select(lake_cols).to_pylist()
     src = [tuple(_norm(v, types[c]) for c, v in zip(cols, row, strict=True)) for row in source_rows]
@@ -106,7 +102,7 @@ def compare_table(
         src_count, dst_count = Counter(src), Counter(dst)
         missing = sum((src_count - dst_count).values())
         extra = sum((dst_count - src_count).values())
-        return TableComparison(qualified, len(src), len(dst), missing, extra, 0)
+        return TableComparison(qualified, sink, len(src), len(dst), missing, extra, 0)
     key_idx = [cols.index(k) for k in key_columns]
     src_by_key = {tuple(r[i] for i in key_idx): r for r in src}
     dst_by_key = {tuple(r[i] for i in key_idx): r for r in dst}
@@ -121,5 +117,5 @@ def compare_table(
                 examples.append(f"{key}: {diff}")
     examples += [f"missing {k}" for k in list(missing_keys)[:2]] + [f"extra {k}" for k in list(extra_keys)[:2]]
     return TableComparison(
-        qualified, len(src), len(dst), len(missing_keys), len(extra_keys), different, tuple(examples)
+        qualified, sink, len(src), len(dst), len(missing_keys), len(extra_keys), different, tuple(examples)
     )

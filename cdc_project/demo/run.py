@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
+from cdc_project.adapters.sinks import sink_for
 from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.demo.compare import TableComparison, compare_table, primary_key
@@ -32,18 +32,15 @@ class TableSummary:
     lag_p95: float | None
 
 
-def table_paths(config: PipelineConfig, source: SourceConfig, table: TableConfig) -> tuple[str, str]:
-    base = f"{config.lake.root}/{source.name}/{table.schema_name}/{table.table_name}"
-    return f"{base}/current", f"{base}/changelog"
-
-
 def compare_all(settings: StackSettings, config: PipelineConfig) -> list[TableComparison]:
+    """Every table in every one of its sinks against its source."""
     result = []
     for source, table in config.tables():
         dsn = postgres.dsn(settings, source.database)
-        current, _ = table_paths(config, source, table)
         keys = [] if table.append_only else (table.primary_key or primary_key(dsn, table.name))
-        result.append(compare_table(dsn, current, table.name, keys, soft_deletes=table.deletes == "soft"))
+        for kind in table.sinks:
+            lake = sink_for(config, source, table, kind).read_current()
+            result.append(compare_table(dsn, lake, table.name, keys, sink=kind))
     return result
 
 
@@ -56,10 +53,11 @@ def wait_until_equal(settings: StackSettings, config: PipelineConfig, timeout: f
         time.sleep(3)
 
 
-def _changelog_stats(path: str, since_ms: float) -> tuple[int, float | None, float | None]:
-    try:
-        log = DeltaTable(path).to_pyarrow_table(columns=[columns.SOURCE_TS, columns.INGESTED_AT])
-    except Exception:
+def _changelog_stats(config: PipelineConfig, source: SourceConfig, table: TableConfig,
+                     since_ms: float) -> tuple[int, float | None, float | None]:
+    sink = sink_for(config, source, table, table.changelog_sink)
+    log = sink.read_changelog([columns.SOURCE_TS, columns.INGESTED_AT])
+    if log is None:
         return 0, None, None
     lag = pc.divide(
         pc.subtract(log.column(columns.INGESTED_AT), log.column(columns.SOURCE_TS)).cast("int64").cast("float64"),
@@ -79,9 +77,9 @@ def _run_counts(settings: StackSettings) -> dict[str, int]:
     try:
         counts: dict[str, int] = {}
         for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS])):
-            table = run.tags.get("cdc/table")
-            if table:
-                counts[table] = counts.get(table, 0) + 1
+            stream = run.tags.get("cdc/stream")
+            if stream:
+                counts[stream] = counts.get(stream, 0) + 1
         return counts
     finally:
         instance.dispose()
@@ -90,23 +88,25 @@ def _run_counts(settings: StackSettings) -> dict[str, int]:
 def summarize(settings: StackSettings, config: PipelineConfig, comparisons: list[TableComparison],
               since_ms: float) -> list[TableSummary]:
     runs = _run_counts(settings)
+    stats = {f"{s.name}.{t.name}": _changelog_stats(config, s, t, since_ms) for s, t in config.tables()}
     summaries = []
-    for (source, table), comparison in zip(config.tables(), comparisons, strict=True):
-        _, changelog = table_paths(config, source, table)
-        events, p50, p95 = _changelog_stats(changelog, since_ms)
-        summaries.append(TableSummary(comparison, events, runs.get(f"{source.name}.{table.name}", 0), p50, p95))
+    for comparison in comparisons:
+        key = next(f"{s.name}.{t.name}" for s, t in config.tables() if t.name == comparison.table)
+        events, p50, p95 = stats[key]
+        runs_of_stream = runs.get(f"{key}@{comparison.sink}", 0)
+        summaries.append(TableSummary(comparison, events, runs_of_stream, p50, p95))
     return summaries
 
 
 def print_summary(summaries: list[TableSummary]) -> None:
-    fmt = "{:<22} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9}  {}"
-    print(fmt.format("table", "source", "lake", "events", "runs", "lag p50", "lag p95", "status"))
+    fmt = "{:<22} {:<8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9}  {}"
+    print(fmt.format("table", "sink", "source", "lake", "events", "runs", "lag p50", "lag p95", "status"))
     for s in summaries:
         c = s.comparison
         status = "equal" if c.equal else f"DIFFERS missing={c.missing} extra={c.extra} different={c.different}"
         lag50 = f"{s.lag_p50:.1f}s" if s.lag_p50 is not None else "-"
         lag95 = f"{s.lag_p95:.1f}s" if s.lag_p95 is not None else "-"
-        print(fmt.format(c.table, c.source_rows, c.lake_rows, s.events_applied, s.runs, lag50, lag95, status))
+        print(fmt.format(c.table, c.sink, c.source_rows, c.lake_rows, s.events_applied, s.runs, lag50, lag95, status))
         for example in c.examples:
             print(f"    {example}")
 

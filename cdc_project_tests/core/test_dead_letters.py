@@ -60,7 +60,7 @@ def test_to_arrow_has_exactly_the_dead_letter_schema() -> None:
     table = to_arrow(letters)
     assert table.schema == DEAD_LETTER_SCHEMA
     assert table.column_names == (
-        "topic partition offset key value stage error_class error_message table failed_at".split()
+        "topic partition offset key value stage error_class error_message table sink failed_at".split()
     )
     rows = table.to_pylist()
     assert rows[0]["value"] == b"not json {"

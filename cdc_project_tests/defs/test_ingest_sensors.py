@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from cdc_project.adapters.kafka_source import ensure_topics, make_producer
-from cdc_project.batch import run_batch, sink_for
+from cdc_project.adapters.sinks import sink_for
+from cdc_project.batch import run_batch
 from cdc_project.config import PipelineConfig, parse_config
 from cdc_project.core import columns
 from cdc_project.core.errors import OffsetRegressionError
@@ -58,7 +59,7 @@ def _sensor_on_fresh_topic(
     """A table whose topic is new on the real broker and holds `messages` messages; its lake is empty."""
     config = _config(stack, lake, f"sensor{uuid.uuid4().hex[:8]}")
     source = config.sources[0]
-    names = TableAssets(source, source.tables[0])
+    names = TableAssets(source, source.tables[0], "delta")
     job = dg.define_asset_job(f"ingest_{names.slug}_job", selection=[build_ingest_asset(config, names)])
     ensure_topics(stack.kafka_bootstrap, [names.topic], partitions=1)
     _produce(stack.kafka_bootstrap, names.topic, messages)
@@ -83,8 +84,8 @@ def test_sensor_skips_while_a_run_for_the_table_is_in_flight(stack: StackSetting
     _config_, names, sensor = _sensor_on_fresh_topic(stack, tmp_path, 2)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_run(
-        dg.DagsterRun(job_name="ingest_src_t_job", run_id="in-flight-run", status=dg.DagsterRunStatus.STARTED,
-                      tags={"cdc/table": names.key})
+        dg.DagsterRun(job_name="ingest_src_t_delta_job", run_id="in-flight-run", status=dg.DagsterRunStatus.STARTED,
+                      tags=names.tags)
     )
     result = sensor(dg.build_sensor_context(instance=instance))
     assert not result.run_requests
@@ -105,7 +106,7 @@ def test_sensor_and_run_refuse_offset_regression(stack: StackSettings, tmp_path:
             columns.OFFSET: pa.array(range(150), pa.int64()),
         }
     )
-    sink_for(config, names.source, names.table).apply(rows, ["id"])
+    sink_for(config, names.source, names.table, "delta").apply(rows, ["id"])
 
     with pytest.raises(OffsetRegressionError) as info:
         sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
@@ -115,4 +116,4 @@ def test_sensor_and_run_refuse_offset_regression(stack: StackSettings, tmp_path:
     facts = gather_facts(config, names, dg.DagsterInstance.ephemeral())
     assert facts.missing_committed == frozenset({0})
     with pytest.raises(OffsetRegressionError):
-        run_batch(config, names.source, names.table, plan_ranges(names.topic, {}, {0: 3}))  # type: ignore[arg-type]
+        run_batch(config, names.source, names.table, plan_ranges(names.topic, {}, {0: 3}), "delta")  # type: ignore[arg-type]

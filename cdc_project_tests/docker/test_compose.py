@@ -182,7 +182,7 @@ def test_dagster_yaml_limits_one_run_per_table() -> None:
     coordinator = _dagster_yaml()["run_coordinator"]
     assert coordinator["class"] == "QueuedRunCoordinator"
     limits = coordinator["config"]["tag_concurrency_limits"]
-    assert {"key": "cdc/table", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    assert {"key": "cdc/stream", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
 
 
 def test_dagster_yaml_launches_runs_in_docker() -> None:

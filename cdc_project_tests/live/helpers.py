@@ -9,10 +9,11 @@ import dagster as dg
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from cdc_project.adapters.sinks import sink_for
 from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.demo.compare import TableComparison
-from cdc_project.demo.run import table_paths, wait_until_equal
+from cdc_project.demo.run import wait_until_equal
 from cdc_project.settings import StackSettings
 
 
@@ -22,7 +23,7 @@ def table(config: PipelineConfig, name: str) -> tuple[SourceConfig, TableConfig]
 
 def describe(comparisons: list[TableComparison]) -> str:
     return "\n".join(
-        f"{c.table}: src={c.source_rows} lake={c.lake_rows} missing={c.missing} extra={c.extra} "
+        f"{c.table}@{c.sink}: src={c.source_rows} lake={c.lake_rows} missing={c.missing} extra={c.extra} "
         f"different={c.different} {list(c.examples)}"
         for c in comparisons
         if not c.equal
@@ -36,12 +37,15 @@ def assert_lake_equals_source(settings: StackSettings, config: PipelineConfig, t
 
 def changelog(config: PipelineConfig, name: str) -> pa.Table:
     source, tbl = table(config, name)
-    return DeltaTable(table_paths(config, source, tbl)[1]).to_pyarrow_table()
+    log = sink_for(config, source, tbl, tbl.changelog_sink).read_changelog()
+    assert log is not None, f"{name} has no changelog yet"
+    return log
 
 
 def versions(config: PipelineConfig, name: str) -> dict[str, int]:
+    """The Delta versions of a Delta-sink table's changelog, current and tombstone tables."""
     source, tbl = table(config, name)
-    base = table_paths(config, source, tbl)[0].rsplit("/", 1)[0]
+    base = f"{config.lake.root}/{source.name}/{tbl.schema_name}/{tbl.table_name}"
     return {kind: DeltaTable(f"{base}/{kind}").version() for kind in ("changelog", "current", "tombstones")}
 
 

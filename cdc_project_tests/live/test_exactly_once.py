@@ -53,7 +53,7 @@ def test_replaying_a_finished_range_leaves_delta_versions_unchanged(
     instance = dg.DagsterInstance.from_config(str(caught_up.dagster_home))
     try:
         for run in finished[:3]:  # the latest three ranges, re-executed as new runs
-            result = defs.resolve_job_def("ingest_shop_customers_job").execute_in_process(
+            result = defs.resolve_job_def("ingest_shop_customers_delta_job").execute_in_process(
                 run_config=run.run_config, instance=instance, tags={"cdc/replay-of": run.run_id}
             )
             assert result.success

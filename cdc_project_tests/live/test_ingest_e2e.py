@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from deltalake import DeltaTable
 
 from cdc_project.config import PipelineConfig
 from cdc_project.core import columns
 from cdc_project.demo.generator import WorkloadMix, run_generator
-from cdc_project.demo.run import table_paths, wait_until_equal
+from cdc_project.demo.run import wait_until_equal
 from cdc_project.settings import StackSettings
 from cdc_project.stack import postgres
+from cdc_project_tests.live.helpers import changelog, describe
 
 pytestmark = pytest.mark.live
-
-
-def _describe(comparisons: list) -> str:
-    return "\n".join(f"{c.table}: src={c.source_rows} lake={c.lake_rows} missing={c.missing} extra={c.extra} "
-                     f"different={c.different} {list(c.examples)}" for c in comparisons if not c.equal)
 
 
 def test_workload_lands_in_lake_equal_to_source(stack: StackSettings, pipeline_config: PipelineConfig) -> None:
@@ -31,7 +26,7 @@ def test_workload_lands_in_lake_equal_to_source(stack: StackSettings, pipeline_c
     assert stats.inserts > 0 and stats.updates > 0 and stats.deletes > 0 and stats.bursts > 0, stats
 
     comparisons = wait_until_equal(stack, pipeline_config, timeout=300)
-    assert all(c.equal for c in comparisons), _describe(comparisons)
+    assert all(c.equal for c in comparisons), describe(comparisons)
 
     instance = dg.DagsterInstance.from_config(str(stack.dagster_home))
     try:
@@ -42,8 +37,7 @@ def test_workload_lands_in_lake_equal_to_source(stack: StackSettings, pipeline_c
     finally:
         instance.dispose()
 
-    for source, table in pipeline_config.tables():
-        _, changelog = table_paths(pipeline_config, source, table)
-        log = DeltaTable(changelog).to_pyarrow_table(columns=[columns.PARTITION, columns.OFFSET, columns.OP])
+    for _source, table in pipeline_config.tables():
+        log = changelog(pipeline_config, table.name)
         coords = list(zip(log.column(columns.PARTITION).to_pylist(), log.column(columns.OFFSET).to_pylist(), strict=True))
         assert len(coords) == len(set(coords)), f"{table.name}: a Kafka offset was applied twice to the changelog"

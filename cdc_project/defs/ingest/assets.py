@@ -1,8 +1,11 @@
-"""Per captured table: the source table and its Kafka topic (external assets) and the two lake assets.
+"""Per captured table: the source table and its Kafka topic (external assets), the changelog, and one
+current-state asset per sink.
 
-Lineage: source/<source>/<table> -> kafka/<topic> -> lake/<source>/<table>_changelog and lake/<source>/<table>.
-Both lake assets are materialized by one op, because one Kafka read feeds both and each table commits the
-offsets it applied (see adapters/delta_sink.py).
+Lineage: source/<source>/<schema>/<table> -> kafka/<topic> -> <changelog sink>/<source>/<table>_changelog
+-> <sink>/<source>/<table> for each of the table's sinks. The changelog sink's op materializes both its
+assets from one Kafka read (each of its tables commits the offsets it applied, see adapters/table_sink.py);
+every other sink has its own op, job and sensor with its own committed offsets, so a failing sink never
+blocks the others.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the op's config annotation at runtime.
@@ -13,24 +16,38 @@ from dataclasses import dataclass
 import dagster as dg
 
 from cdc_project.batch import BatchResult, run_batch
-from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
+from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core.offsets import decode_ranges
 
 
 @dataclass(frozen=True)
 class TableAssets:
-    """Names of everything Dagster knows about one captured table."""
+    """Names of everything Dagster knows about one captured table in one of its sinks."""
 
     source: SourceConfig
     table: TableConfig
+    sink: SinkKind
 
     @property
     def key(self) -> str:  # e.g. shop.public.customers: the cdc/table tag value
         return f"{self.source.name}.{self.table.name}"
 
     @property
-    def slug(self) -> str:  # e.g. shop_customers: job/sensor names
-        return f"{self.source.name}_{self.table.schema_name}_{self.table.table_name}".replace("_public_", "_")
+    def stream(self) -> str:  # e.g. shop.public.customers@delta: the cdc/stream tag, one run in flight each
+        return f"{self.key}@{self.sink}"
+
+    @property
+    def slug(self) -> str:  # e.g. shop_customers_delta: op/job/sensor names
+        table = f"{self.source.name}_{self.table.schema_name}_{self.table.table_name}".replace("_public_", "_")
+        return f"{table}_{self.sink}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"cdc/table": self.key, "cdc/sink": self.sink, "cdc/stream": self.stream}
+
+    @property
+    def writes_changelog(self) -> bool:
+        return self.sink == self.table.changelog_sink
 
     @property
     def topic(self) -> str:
@@ -46,11 +63,11 @@ class TableAssets:
 
     @property
     def changelog_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["lake", self.source.name, f"{self.table.table_name}_changelog"])
+        return dg.AssetKey([self.table.changelog_sink, self.source.name, f"{self.table.table_name}_changelog"])
 
     @property
     def current_key(self) -> dg.AssetKey:
-        return dg.AssetKey(["lake", self.source.name, self.table.table_name])
+        return dg.AssetKey([self.sink, self.source.name, self.table.table_name])
 
 
 class IngestRangeConfig(dg.Config):
@@ -100,34 +117,34 @@ def _metadata(result: BatchResult, current: bool) -> dict[str, dg.MetadataValue 
 
 def build_ingest_asset(pipeline: PipelineConfig, names: TableAssets) -> dg.AssetsDefinition:
     mode = "append-only (no primary key)" if names.table.append_only else "current state (SCD1, ordered merge)"
+    current = dg.AssetSpec(
+        names.current_key,
+        deps=[names.changelog_key],
+        description=f"{names.table.name} in {names.sink}: {mode}",
+        group_name=names.source.name,
+        kinds={names.sink},
+        metadata={"cdc/table": names.key, "cdc/sink": names.sink, "append_only": names.table.append_only},
+    )
+    changelog = dg.AssetSpec(
+        names.changelog_key,
+        deps=[names.topic_key],
+        description=f"Append-only changelog of {names.table.name}, partitioned by event day",
+        group_name=names.source.name,
+        kinds={names.sink},
+        metadata={"cdc/table": names.key},
+    )
 
     @dg.multi_asset(
         name=f"ingest_{names.slug}",
-        specs=[
-            dg.AssetSpec(
-                names.changelog_key,
-                deps=[names.topic_key],
-                description=f"Append-only changelog of {names.table.name}, partitioned by event day",
-                group_name=names.source.name,
-                kinds={"delta"},
-                metadata={"cdc/table": names.key},
-            ),
-            dg.AssetSpec(
-                names.current_key,
-                deps=[names.topic_key],
-                description=f"{names.table.name} in the lake: {mode}",
-                group_name=names.source.name,
-                kinds={"delta"},
-                metadata={"cdc/table": names.key, "append_only": names.table.append_only},
-            ),
-        ],
-        op_tags={"cdc/table": names.key},
+        specs=[changelog, current] if names.writes_changelog else [current],
+        op_tags=names.tags,
     )
     def ingest(context: dg.AssetExecutionContext, config: IngestRangeConfig) -> Iterator[dg.MaterializeResult]:
         plan = decode_ranges(names.topic, config.ranges)
-        result = run_batch(pipeline, names.source, names.table, plan)
-        context.log.info(f"{names.key}: {result}")
-        yield dg.MaterializeResult(asset_key=names.changelog_key, metadata=_metadata(result, current=False))
+        result = run_batch(pipeline, names.source, names.table, plan, names.sink)
+        context.log.info(f"{names.stream}: {result}")
+        if names.writes_changelog:
+            yield dg.MaterializeResult(asset_key=names.changelog_key, metadata=_metadata(result, current=False))
         yield dg.MaterializeResult(asset_key=names.current_key, metadata=_metadata(result, current=True))
 
     return ingest

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from cdc_project.adapters import kafka_source
-from cdc_project.batch import sink_for
+from cdc_project.adapters.sinks import sink_for
 from cdc_project.config import PipelineConfig
 from cdc_project.core.offsets import IngestDecision, decide_ingest, plan_ranges
 from cdc_project.defs.ingest.assets import IngestRangeConfig, TableAssets
@@ -37,7 +37,7 @@ class TableFacts:
 
 def gather_facts(config: PipelineConfig, names: TableAssets, instance: dg.DagsterInstance) -> TableFacts:
     bootstrap = config.kafka.bootstrap_servers
-    committed = sink_for(config, names.source, names.table).committed_offsets()
+    committed = sink_for(config, names.source, names.table, names.sink).committed_offsets()
     ends = kafka_source.end_offsets(bootstrap, names.topic)
     missing: set[int] = set()
     for partition, offset in committed.items():
@@ -48,7 +48,7 @@ def gather_facts(config: PipelineConfig, names: TableAssets, instance: dg.Dagste
             missing.add(partition)
         elif probe.next_exists:
             ends[partition] = offset + 2  # under-reported end: at least one more offset exists
-    runs = instance.get_runs(dg.RunsFilter(tags={"cdc/table": names.key}), limit=25)
+    runs = instance.get_runs(dg.RunsFilter(tags={"cdc/stream": names.stream}), limit=25)
     in_flight = next((r.run_id for r in runs if r.status in UNFINISHED), None)
     start_tag = ",".join(f"{p}:{o + 1}" for p, o in sorted(committed.items()))
     failed = sum(1 for r in runs if r.status == dg.DagsterRunStatus.FAILURE and r.tags.get("cdc/start") == start_tag)
@@ -59,7 +59,7 @@ def decide(config: PipelineConfig, names: TableAssets, facts: TableFacts) -> Ing
     plan = plan_ranges(
         names.topic, facts.committed, facts.ends, facts.missing_committed, max_events=config.ingest.max_batch_events
     )
-    return decide_ingest(names.key, plan, in_flight_run=facts.in_flight_run, failed_attempts=facts.failed_attempts)
+    return decide_ingest(names.stream, plan, in_flight_run=facts.in_flight_run, failed_attempts=facts.failed_attempts)
 
 
 def build_ingest_sensor(config: PipelineConfig, names: TableAssets, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
@@ -68,7 +68,7 @@ def build_ingest_sensor(config: PipelineConfig, names: TableAssets, job: dg.Unre
         job=job,
         minimum_interval_seconds=config.ingest.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Polls {names.topic} and the lake's committed offsets; launches one run per range",
+        description=f"Polls {names.topic} and the {names.sink} sink's committed offsets; one run per range",
     )
     def ingest_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         facts = gather_facts(config, names, context.instance)
@@ -79,7 +79,7 @@ def build_ingest_sensor(config: PipelineConfig, names: TableAssets, job: dg.Unre
         request = dg.RunRequest(
             run_key=decision.run_key,
             run_config=dg.RunConfig(ops={f"ingest_{names.slug}": IngestRangeConfig(ranges=decision.plan.encode())}),
-            tags={"cdc/table": names.key, "cdc/ranges": decision.plan.encode(), "cdc/start": start_tag},
+            tags={**names.tags, "cdc/ranges": decision.plan.encode(), "cdc/start": start_tag},
         )
         return dg.SensorResult(run_requests=[request])
 

@@ -1,0 +1,28 @@
+"""Build the sink of one captured table from the pipeline config: the one place a SinkKind becomes a class.
+
+Each kind's module is imported only when a table uses it, so a Delta-only deployment never loads pyiceberg
+or opens a PostgreSQL connection.
+"""
+
+from __future__ import annotations
+
+from cdc_project.adapters.table_sink import TableSink
+from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
+
+
+def sink_for(config: PipelineConfig, source: SourceConfig, table: TableConfig, kind: SinkKind) -> TableSink:
+    """The `kind` sink of `table`; it writes the changelog only if it is the table's changelog sink."""
+    topic = source.topic_for(table)
+    with_changelog = kind == table.changelog_sink
+    if kind == "delta":
+        from cdc_project.adapters.delta_sink import DeltaTableSink
+
+        return DeltaTableSink(
+            config.lake.root,
+            source.name,
+            table,
+            topic,
+            storage_options=config.lake.resolved_storage_options() or None,
+            with_changelog=with_changelog,
+        )
+    raise NotImplementedError(f"the {kind} sink is not built yet; use sinks: [delta]")

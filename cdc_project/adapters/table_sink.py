@@ -1,0 +1,76 @@
+"""The interface every sink of a captured table implements: Delta Lake, Iceberg and PostgreSQL.
+
+The batch service (`cdc_project/batch.py`), the Dagster assets, `cdc apply`/`cdc show`, the demo comparison
+and reconciliation only talk to this interface, so each sink is chosen by configuration
+(`tables[].sinks`) and every sink is held to the same contract:
+
+  exactly once   `apply` commits the Kafka offsets it applied in the same atomic commit as the rows (Delta
+                 txn versions, Iceberg snapshot-summary properties, a PostgreSQL offsets row in the same
+                 transaction) and drops rows at or below them first, so replaying any range is a no-op;
+                 `committed_offsets()` reads them back and is where the next run starts.
+  source order   the last event per key wins within a batch (core/merge_plan.fold_latest); across batches
+                 a stored row is only replaced by an event with a greater `_cdc_position`, and a delete's
+                 tombstone stops an older event from resurrecting the row.
+  schema         new columns and widenings flow through; what the table's policy refuses raises
+                 SchemaChangeError before anything is committed (the batch then goes to dead letters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from cdc_project.config import SinkKind, TableConfig
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    changelog_rows: int  # rows appended to the changelog (0 for a sink that does not hold the changelog)
+    upserts: int  # latest-per-key c/u/r events offered to the current table (keyless: rows appended)
+    deletes: int  # latest-per-key d events offered to the current table
+    stale_skipped: int  # offered events the sink left alone: older than the stored row, or deleting no row
+    tombstoned_skipped: int  # upserts at or before their key's tombstone: never offered
+    changelog_version: int | None  # the changelog version/snapshot this apply committed, None if none
+    current_version: int | None  # the current table's version/snapshot this apply committed, None if none
+    committed: dict[int, int]  # partition -> last offset committed by every table of the sink
+
+
+class TableSink(Protocol):
+    """One captured table in one sink: its current state, tombstones and (if it holds it) the changelog."""
+
+    kind: SinkKind
+    table: TableConfig
+    topic: str
+
+    @property
+    def location(self) -> str:
+        """Where the current-state table lives, for people: a path, a catalog identifier, a schema.table."""
+        ...
+
+    def committed_offsets(self) -> dict[int, int]:
+        """Partition -> last offset applied by every table of the sink ({} before the first commit)."""
+        ...
+
+    def apply(
+        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+    ) -> ApplyResult:
+        """Apply decoded change rows of this sink's topic; `consumed_through` moves offsets past messages
+        that produced no row (Kafka tombstones, dead letters)."""
+        ...
+
+    def read_current(self) -> pa.Table | None:
+        """The live rows of the current-state table (soft-deleted rows excluded), None before it exists."""
+        ...
+
+    def read_changelog(self, columns: Sequence[str] | None = None) -> pa.Table | None:
+        """The changelog's rows (only `columns` if given); None if this sink holds no changelog yet."""
+        ...
+
+    def purge_tombstones(self, older_than: datetime) -> int:
+        """Drop tombstones ingested before `older_than` (timezone-aware); return how many."""
+        ...
