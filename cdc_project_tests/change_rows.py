@@ -56,3 +56,13 @@ def make_rows(
         fields.append(UNAVAILABLE_FIELD)
         columns.append(pa.array(unavailable, UNAVAILABLE_FIELD.type))
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+# A batch over two partitions: inserts, an update, a delete; its current state is {1: "a2", 3: "c"}.
+BATCH: list[Event] = [
+    ("c", 1, "a", "01", 0, 0),
+    ("c", 2, "b", "02", 1, 0),
+    ("u", 1, "a2", "03", 0, 1),
+    ("d", 2, None, "04", 1, 1),
+    ("c", 3, "c", "05", 0, 2),
+]

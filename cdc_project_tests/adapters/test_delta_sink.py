@@ -26,7 +26,7 @@ from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError, SchemaChangeError
 from cdc_project.core.lake_rows import changelog_rows
 from cdc_project.core.merge_plan import last_offsets
-from cdc_project_tests.change_rows import DEFAULT_TOPIC, Event, make_rows
+from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, Event, make_rows
 
 
 def make_sink(tmp_path: Path, **options: Any) -> DeltaTableSink:
@@ -49,15 +49,6 @@ def versions(sink: DeltaTableSink) -> list[int | None]:
 
 def changelog_count(sink: DeltaTableSink) -> int:
     return DeltaTable(sink.changelog.uri).count()
-
-
-BATCH: list[Event] = [
-    ("c", 1, "a", "01", 0, 0),
-    ("c", 2, "b", "02", 1, 0),
-    ("u", 1, "a2", "03", 0, 1),
-    ("d", 2, None, "04", 1, 1),
-    ("c", 3, "c", "05", 0, 2),
-]
 
 
 @pytest.mark.parametrize(
@@ -116,7 +107,7 @@ CRASH_SCRIPT = """
 import json, sys
 from cdc_project.adapters.delta_sink import DeltaTableSink
 from cdc_project.config import TableConfig
-from cdc_project_tests.change_rows import DEFAULT_TOPIC, make_rows
+from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, make_rows
 root, events = sys.argv[1], [tuple(e) for e in json.loads(sys.argv[2])]
 sink = DeltaTableSink(root, "shop", TableConfig(name="public.customers"), DEFAULT_TOPIC)
 sink.apply(make_rows(events), ["id"])

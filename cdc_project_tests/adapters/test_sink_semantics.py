@@ -20,7 +20,7 @@ import pytest
 from cdc_project.adapters.table_sink import TableSink
 from cdc_project.core.columns import DELETED, OP, POSITION, UNAVAILABLE
 from cdc_project.core.errors import ConfigError, SchemaChangeError
-from cdc_project_tests.change_rows import Event, make_rows
+from cdc_project_tests.change_rows import BATCH, Event, make_rows
 from cdc_project_tests.sink_configs import SINK_KINDS, build_sink
 
 MakeSink = Callable[..., TableSink]
@@ -82,15 +82,6 @@ def test_sink_older_event_in_later_batch_does_not_overwrite(
     result = sink.apply(make_rows([late]), ["id"])
     assert names(sink) == {1: expected_name}
     assert result.stale_skipped == stale
-
-
-BATCH: list[Event] = [
-    ("c", 1, "a", "01", 0, 0),
-    ("c", 2, "b", "02", 1, 0),
-    ("u", 1, "a2", "03", 0, 1),
-    ("d", 2, None, "04", 1, 1),
-    ("c", 3, "c", "05", 0, 2),
-]
 
 
 @pytest.mark.parametrize(

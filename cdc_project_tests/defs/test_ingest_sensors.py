@@ -77,7 +77,7 @@ def test_sensor_requests_explicit_range_with_stable_run_key(stack: StackSettings
     assert request.run_key == second.run_requests[0].run_key  # a repeated tick is harmless
     assert request.tags["cdc/table"] == "src.public.t"
     assert request.tags["cdc/ranges"].startswith("0:0-")
-    assert request.run_key.startswith("src.public.t|0:0-")
+    assert request.run_key.startswith("src.public.t@delta|0:0-")
 
 
 def test_sensor_skips_while_a_run_for_the_table_is_in_flight(stack: StackSettings, tmp_path: Path) -> None:
