@@ -7,7 +7,7 @@ batch-level invariants:
 - a message that cannot be decoded, or a batch whose schema change the table's policy refuses, goes to the
   dead-letter table, and the offsets still advance so the stream is not blocked;
 - dead letters are written *before* the data commit that advances offsets past them, so a crash between
-  the two re-runs the batch and at worst writes a dead letter twice (never loses one).
+  the two re-runs the batch and writes them once more, which the dead-letter table dedupes (never loses one).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import pyarrow.compute as pc
 from cdc_project.adapters import kafka_source
 from cdc_project.adapters.dead_letter_table import write_dead_letters
 from cdc_project.adapters.sinks import sink_for
-from cdc_project.adapters.table_sink import ApplyResult
+from cdc_project.adapters.table_sink import ApplyResult, TableSink
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError, SchemaChangeError
-from cdc_project.core.events import RawMessage, decode_batch
+from cdc_project.core.events import DecodedBatch, RawMessage, decode_batch
 from cdc_project.core.offsets import OffsetPlan
 
 
@@ -53,7 +53,7 @@ class BatchResult:
     fetch_seconds: float
     duration_seconds: float
     append_only: bool
-    apply: ApplyResult | None = field(default=None, repr=False)
+    apply: ApplyResult = field(repr=False)
 
 
 def verify_committed_offsets(bootstrap: str, topic: str, committed: dict[int, int]) -> None:
@@ -96,30 +96,9 @@ def run_batch(
         max_events=config.ingest.max_batch_events,
         timeout=config.ingest.fetch_timeout_seconds,
     )
-    key_override = table.primary_key if table.primary_key is not None else None
-    decoded = decode_batch(read.messages, source_kind=source.kind, key_override=key_override)
-    # The decoder does not know the table's name; dead letters are queried by it.
-    letters: list[DeadLetter] = [
-        dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters
-    ]
-    rows = decoded.rows
-    apply_result: ApplyResult | None = None
-    try:
-        apply_result = sink.apply(rows, decoded.key_columns, consumed_through=read.last_offsets)
-    except SchemaChangeError as exc:
-        # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
-        # offsets advance through an empty apply so later batches (after a fix) are not blocked.
-        letters.extend(_schema_letters(read.messages, exc, table.name, sink_kind))
-        offsets_only = rows.select([c for c in rows.column_names if c in columns.META_NAMES]).slice(0, 0)
-        apply_result = sink.apply(offsets_only, decoded.key_columns, consumed_through=read.last_offsets)
-    if letters:
-        write_dead_letters(
-            config.lake.root,
-            to_arrow(letters),
-            table_name=config.lake.dead_letter_table,
-            storage_options=config.lake.resolved_storage_options() or None,
-        )
-    lag_p50, lag_p95, lag_max = _lag_seconds(rows, datetime.now(UTC))
+    applied = apply_messages(config, source, table, sink, read.messages, read.last_offsets)
+    apply_result = applied.result
+    lag_p50, lag_p95, lag_max = _lag_seconds(applied.decoded.rows, datetime.now(UTC))
     ends_now = kafka_source.end_offsets(bootstrap, plan.topic)
     lag_offsets = sum(max(0, ends_now.get(p, 0) - (read.last_offsets.get(p, starts[p] - 1) + 1)) for p in starts)
     first = {p: starts[p] for p in read.last_offsets}
@@ -128,12 +107,12 @@ def run_batch(
         sink=sink_kind,
         topic=plan.topic,
         events=len(read.messages),
-        changelog_rows=apply_result.changelog_rows if apply_result else 0,
-        upserts=apply_result.upserts if apply_result else 0,
-        deletes=apply_result.deletes if apply_result else 0,
-        dead_letters=len(letters),
-        skipped=decoded.skipped,
-        stale_skipped=(apply_result.stale_skipped + apply_result.tombstoned_skipped) if apply_result else 0,
+        changelog_rows=apply_result.changelog_rows,
+        upserts=apply_result.upserts,
+        deletes=apply_result.deletes,
+        dead_letters=applied.dead_letters,
+        skipped=applied.decoded.skipped,
+        stale_skipped=apply_result.stale_skipped + apply_result.tombstoned_skipped,
         first_offsets=first,
         last_offsets=dict(read.last_offsets),
         lag_offsets=lag_offsets,
@@ -145,6 +124,57 @@ def run_batch(
         append_only=table.append_only,
         apply=apply_result,
     )
+
+
+@dataclass(frozen=True)
+class Applied:
+    decoded: DecodedBatch
+    result: ApplyResult
+    dead_letters: int
+
+
+def apply_messages(
+    config: PipelineConfig,
+    source: SourceConfig,
+    table: TableConfig,
+    sink: TableSink,
+    messages: list[RawMessage],
+    consumed_through: dict[int, int],
+) -> Applied:
+    """Decode one table's messages and apply them to one sink in one commit with their offsets.
+
+    The shared step of a Dagster run (after its Kafka read) and `cdc apply` (after reading a file), so
+    both go through exactly the same code. Dead letters are written *before* the commit that moves the
+    offsets past them: a crash between the two re-runs the batch and writes them once (the dead-letter
+    table dedupes by offset), never loses them.
+    """
+    key_override = table.primary_key if table.primary_key is not None else None
+    decoded = decode_batch(messages, source_kind=source.kind, key_override=key_override)
+    # The decoder does not know the table's name; dead letters are queried by it.
+    letters = [dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters]
+    _write_letters(config, letters)
+    rows = decoded.rows
+    try:
+        result = sink.apply(rows, decoded.key_columns, consumed_through=consumed_through)
+    except SchemaChangeError as exc:
+        # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
+        # offsets advance through an empty apply so later batches (after a fix) are not blocked.
+        refused = _schema_letters(messages, exc, table.name, sink.kind)
+        _write_letters(config, refused)
+        letters += refused
+        offsets_only = rows.select([c for c in rows.column_names if c in columns.META_NAMES]).slice(0, 0)
+        result = sink.apply(offsets_only, decoded.key_columns, consumed_through=consumed_through)
+    return Applied(decoded, result, len(letters))
+
+
+def _write_letters(config: PipelineConfig, letters: list[DeadLetter]) -> None:
+    if letters:
+        write_dead_letters(
+            config.lake.root,
+            to_arrow(letters),
+            table_name=config.lake.dead_letter_table,
+            storage_options=config.lake.resolved_storage_options() or None,
+        )
 
 
 def _schema_letters(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -106,6 +107,30 @@ def cmd_purge_tombstones(settings: StackSettings, _args: argparse.Namespace) -> 
     return 0
 
 
+def _config_from(settings: StackSettings, path: str | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return _config(settings)
+    return load_config(path, env={**services.process_env(settings), **os.environ})
+
+
+def cmd_apply(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Apply a JSON-lines file of Kafka messages to one sink, as a Dagster run would; a JSON line per table."""
+    import json
+
+    from cdc_project.core.message_lines import parse_lines
+    from cdc_project.file_apply import apply_file
+
+    config = _config_from(settings, args.config)
+    if args.events == "-":
+        messages = list(parse_lines(sys.stdin, "<stdin>"))
+    else:
+        with open(args.events, encoding="utf-8") as lines:
+            messages = list(parse_lines(lines, args.events))
+    for summary in apply_file(config, messages, args.sink, args.batch_size):
+        print(json.dumps(summary.to_json()))
+    return 0
+
+
 def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     from cdc_project.demo.run import run_demo
 
@@ -137,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge-tombstones", help="drop tombstones past each table's retention").set_defaults(
         func=cmd_purge_tombstones
     )
+    apply = sub.add_parser("apply", help="apply a JSON-lines file of Kafka messages to a sink (replays, incidents)")
+    apply.add_argument("--sink", required=True, choices=["delta", "iceberg", "postgres"])
+    apply.add_argument("--events", required=True, help="JSON-lines file of Kafka messages, or - for stdin")
+    apply.add_argument("--batch-size", type=int, default=None, help="messages per commit (default: ingest.max_batch_events)")
+    apply.add_argument("--config", default=None, help="pipeline config (default: the stack's pipeline.yaml)")
+    apply.set_defaults(func=cmd_apply)
     demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
     demo.add_argument("--duration", type=float, default=None)
     demo.add_argument("--rate", type=float, default=50.0)

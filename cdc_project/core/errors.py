@@ -171,3 +171,15 @@ class UnsupportedLakeTypeError(CdcError):
             f"column {column!r} has Arrow type {arrow_type}, which Delta Lake cannot store; add a conversion "
             "to the dispatch table in cdc_project/core/delta_types.py"
         )
+
+
+class MessageFileError(CdcError):
+    """A line of a Kafka-messages JSON-lines file (`cdc apply`, `cdc decode`) is not a message record."""
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        self.source = source
+        self.line = line
+        super().__init__(
+            f"{source}:{line}: {message}; each line must be a JSON object "
+            '{"topic", "partition", "offset", "key", "value"} (key/value as JSON or null, or "value_b64")'
+        )

@@ -119,7 +119,7 @@ def build_ingest_asset(pipeline: PipelineConfig, names: TableAssets) -> dg.Asset
     mode = "append-only (no primary key)" if names.table.append_only else "current state (SCD1, ordered merge)"
     current = dg.AssetSpec(
         names.current_key,
-        deps=[names.changelog_key],
+        deps=[names.changelog_key, names.topic_key],
         description=f"{names.table.name} in {names.sink}: {mode}",
         group_name=names.source.name,
         kinds={names.sink},
