@@ -20,11 +20,21 @@ from cdc_project.stack import services
 pytestmark = pytest.mark.live
 
 
+# The lifecycle stack sits beside the session's: its state dir and ports derive from the session's, so
+# suites run side by side on one machine (other checkouts, CI) never share a port or a state dir.
+PORT_OFFSET = 7
+
+
 @pytest.fixture()
-def own_stack(settings: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> StackSettings:
-    state = Path("/tmp/cdc-lakehouse-lifecycle")
+def own_stack(settings: StackSettings) -> StackSettings:
+    state = Path(f"{settings.state_dir}-lifecycle")
     shutil.rmtree(state, ignore_errors=True)
-    return dataclasses.replace(settings, state_dir=state, ports=Ports(postgres=25632, kafka=29292, dagster_webserver=23200))
+    ports = Ports(
+        postgres=settings.ports.postgres + PORT_OFFSET,
+        kafka=settings.ports.kafka + PORT_OFFSET,
+        dagster_webserver=settings.ports.dagster_webserver + PORT_OFFSET,
+    )
+    return dataclasses.replace(settings, state_dir=state, ports=ports)
 
 
 def _cli(stack: StackSettings, *args: str) -> subprocess.CompletedProcess[str]:
