@@ -43,9 +43,11 @@ class ApplyResult:
 class TableSink(Protocol):
     """One captured table in one sink: its current state, tombstones and (if it holds it) the changelog."""
 
-    kind: SinkKind
     table: TableConfig
     topic: str
+
+    @property
+    def kind(self) -> SinkKind: ...
 
     @property
     def location(self) -> str:
