@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,13 +42,14 @@ from cdc_project.adapters.iceberg_tables import (
     key_filter,
     namespace_of,
     open_catalog,
+    predicate,
     read_candidates,
     read_table,
     snapshot_properties,
     stored_schema,
 )
 from cdc_project.adapters.table_sink import ApplyResult
-from cdc_project.config import IcebergConfig, PartitionSpec, TableConfig
+from cdc_project.config import IcebergConfig, PartitionSpec, SinkKind, TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError
@@ -87,7 +87,7 @@ class _Staged:
 
 
 class IcebergTableSink:
-    kind: Literal["iceberg"] = "iceberg"
+    kind: SinkKind = "iceberg"
 
     def __init__(
         self,
@@ -260,8 +260,8 @@ class IcebergTableSink:
         table = None if self.table.append_only else self.tombstones.open()
         if table is None:
             return 0
-        expired = LessThan(INGESTED_AT, older_than.astimezone(UTC).isoformat())
-        count = table.scan(row_filter=expired, selected_fields=(INGESTED_AT,)).to_arrow().num_rows
+        expired = predicate(LessThan, INGESTED_AT, older_than.astimezone(UTC).isoformat())
+        count = int(table.scan(row_filter=expired, selected_fields=(INGESTED_AT,)).to_arrow().num_rows)
         if count:
             table.delete(expired)
         return count

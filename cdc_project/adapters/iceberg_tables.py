@@ -15,15 +15,17 @@ the retried run starts from the offsets the winner committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, In, LessThanOrEqual
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import (
     ArrowScan,
     _dataframe_to_data_files,
@@ -41,7 +43,7 @@ from cdc_project.core.upsert_plan import FILE_INDEX, UpsertPlan
 OFFSETS_PREFIX = "cdc.offsets."
 # pyiceberg's In() stops pruning files by column bounds past 200 values; a range still prunes.
 _IN_LIST_LIMIT = 200
-_TRANSFORMS: dict[str, Transform[object, object]] = {
+_TRANSFORMS: dict[str, Transform[Any, Any]] = {
     "day": DayTransform(),
     "month": MonthTransform(),
     "year": YearTransform(),
@@ -140,8 +142,14 @@ def stored_schema(table: Table | Transaction) -> pa.Schema:
     return _pyarrow_schema_ensure_small_types(schema_to_pyarrow(metadata.schema(), include_field_ids=False))
 
 
-def _io(table: Table | Transaction) -> object:
+def _io(table: Table | Transaction) -> FileIO:
     return table.io if isinstance(table, Table) else table._table.io
+
+
+def predicate(kind: type[BooleanExpression], column: str, value: Any) -> BooleanExpression:
+    """`kind(column, value)`: pyiceberg's predicates take (term, literal) positionally at run time, while
+    their pydantic field declarations show mypy other names."""
+    return cast(Callable[[str, Any], BooleanExpression], kind)(column, value)
 
 
 def evolve(tx: Transaction, incoming: pa.Schema, partition: PartitionSpec | None) -> None:
@@ -188,10 +196,10 @@ def key_filter(probe: pa.Table, key_columns: Sequence[str]) -> BooleanExpression
         return AlwaysTrue()
     values = pc.unique(first)
     if len(values) <= _IN_LIST_LIMIT:
-        return In(key_columns[0], values.to_pylist())
+        return predicate(In, key_columns[0], values.to_pylist())
     bounds = pc.min_max(values)
     low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    return And(GreaterThanOrEqual(key_columns[0], low), LessThanOrEqual(key_columns[0], high))
+    return And(predicate(GreaterThanOrEqual, key_columns[0], low), predicate(LessThanOrEqual, key_columns[0], high))
 
 
 @dataclass(frozen=True)
@@ -204,7 +212,7 @@ def read_candidates(tx: Transaction, row_filter: BooleanExpression) -> Candidate
     metadata = tx.table_metadata
     schema = stored_schema(tx)
     tasks = list(DataScan(table_metadata=metadata, io=_io(tx), row_filter=row_filter).plan_files())
-    scan = ArrowScan(metadata, _io(tx), metadata.schema(), AlwaysTrue())  # type: ignore[arg-type]
+    scan = ArrowScan(metadata, _io(tx), metadata.schema(), AlwaysTrue())
     pieces = []
     for index, task in enumerate(tasks):
         rows = scan.to_table([task]).cast(schema)
@@ -218,7 +226,7 @@ def _data_files(tx: Transaction, rows: pa.Table) -> Iterator[DataFile]:
     # directly so one snapshot can both drop the rewritten files and add their replacements.
     if rows.num_rows == 0:
         return iter(())
-    return iter(_dataframe_to_data_files(table_metadata=tx.table_metadata, df=rows, io=_io(tx)))  # type: ignore[arg-type]
+    return iter(_dataframe_to_data_files(table_metadata=tx.table_metadata, df=rows, io=_io(tx)))
 
 
 def commit_upsert(tx: Transaction, plan: UpsertPlan, candidates: Candidates, props: dict[str, str]) -> None:
