@@ -252,8 +252,10 @@ class IcebergTableSink:
     def purge_tombstones(self, older_than: datetime) -> int:
         """Delete tombstones ingested before `older_than` (the caller's retention horizon).
 
-        The purge's snapshot carries no offsets; `committed()` finds them on the snapshot before it. After
-        the purge, an event older than a purged delete could resurrect its row again (tombstone_retention_hours).
+        The purge's snapshot restates the table's offsets, so expiring the snapshots before it loses none;
+        a run committing meanwhile makes the purge fail (no commit retries), never the offsets go back.
+        After the purge, an event older than a purged delete could resurrect its row again
+        (tombstone_retention_hours).
         """
         if older_than.tzinfo is None:
             raise ValueError(f"older_than must be timezone-aware, got {older_than!r}; use datetime.now(UTC)")
@@ -263,7 +265,8 @@ class IcebergTableSink:
         expired = predicate(LessThan, INGESTED_AT, older_than.astimezone(UTC).isoformat())
         count = int(table.scan(row_filter=expired, selected_fields=(INGESTED_AT,)).to_arrow().num_rows)
         if count:
-            table.delete(expired)
+            offsets = committed(table, self.topic)
+            table.delete(expired, snapshot_properties=snapshot_properties(self.topic, offsets) if offsets else {})
         return count
 
     def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:

@@ -6,8 +6,8 @@ sink commits carries, in its summary, `cdc.offsets.<topic>` = a JSON object part
 for *every* partition the table has applied (a summary is per snapshot, not a log like Delta's txn actions,
 so each commit restates the whole map). The data files and that summary land in one catalog commit: one
 pyiceberg Transaction per table, one snapshot per apply. `committed()` reads the newest summary carrying the
-key, walking back from the current snapshot, so a snapshot someone else commits (compaction, a tombstone
-purge) hides nothing. Tables are created with `commit.retry.num-retries=0`: pyiceberg would otherwise rebuild
+key, walking back from the current snapshot, so a snapshot another writer commits without it (compaction)
+hides nothing. Tables are created with `commit.retry.num-retries=0`: pyiceberg would otherwise rebuild
 a conflicting commit on top of the winner with our now stale offsets; a conflict fails the run instead, and
 the retried run starts from the offsets the winner committed.
 """
