@@ -8,10 +8,6 @@ The behaviour every sink shares is in test_sink_semantics.py."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +23,7 @@ from cdc_project.adapters.iceberg_tables import offsets_key
 from cdc_project.config import IcebergConfig, PartitionSpec, TableConfig
 from cdc_project.core.columns import DELETED
 from cdc_project.core.errors import ConfigError
+from cdc_project_tests.adapters.crash_resume import CRASH_CASES, crash_then_resume
 from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, Event, make_rows
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -171,52 +168,24 @@ def test_update_rewrites_only_the_file_holding_the_key(tmp_path: Path) -> None:
     assert names(sink) == {1: "a2", 500: "b"}
 
 
-CRASH_SCRIPT = """
-import json, sys
+ICEBERG_SINK = """
+import sys
 from cdc_project.adapters.iceberg_sink import IcebergTableSink
 from cdc_project.config import IcebergConfig, TableConfig
-from cdc_project_tests.change_rows import DEFAULT_TOPIC, make_rows
-root, events = sys.argv[1], [tuple(e) for e in json.loads(sys.argv[2])]
+from cdc_project_tests.change_rows import DEFAULT_TOPIC
 table = TableConfig(name="public.customers", sinks=["iceberg"])
-sink = IcebergTableSink(IcebergConfig(), root, "shop", table, DEFAULT_TOPIC)
-sink.apply(make_rows(events), ["id"])
+sink = IcebergTableSink(IcebergConfig(), sys.argv[1], "shop", table, DEFAULT_TOPIC)
 """
 
 
-def apply_and_crash(lake: Path, events: list[Event], failpoint: str) -> None:
-    """Run `apply` in a child process that SIGKILLs itself at `failpoint` (cdc_project/failpoints.py)."""
-    env = {**os.environ, "CDC_FAILPOINTS": failpoint}
-    done = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(lake), json.dumps(events)], env=env)
-    assert done.returncode == -signal.SIGKILL
-
-
-@pytest.mark.parametrize(
-    ("failpoint", "tombstoned"),
-    [
-        ("after_changelog_commit", 0),  # current never saw the delete: the fold orders the two events
-        ("after_current_commit", 1),  # current applied the delete, the tombstone table did not: the guard
-    ],
-)
+@CRASH_CASES
 def test_real_crash_mid_apply_then_resume_keeps_every_invariant(
     tmp_path: Path, failpoint: str, tombstoned: int
 ) -> None:
     sink = make_sink(tmp_path)
-    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)]), ["id"])
-    crashed: list[Event] = [("d", 1, None, "05", 0, 2)]
-    apply_and_crash(tmp_path / "lake", crashed, failpoint)
-    assert sink.committed_offsets() == {0: 1}  # a table still lacks offset 2: the next run starts there
-    log_snapshot = opened(sink)[0].current_snapshot()
-
-    # The resumed run re-reads offset 2 and, from another partition, an event older than the delete.
-    result = sink.apply(make_rows([*crashed, ("c", 1, "zombie", "03", 1, 0)]), ["id"])
-
-    assert names(sink) == {2: "b"}
+    result = crash_then_resume(sink, ICEBERG_SINK, [str(tmp_path / "lake")], failpoint)
     assert result.tombstoned_skipped == tombstoned
-    log = sink.read_changelog(["_cdc_offset"])
-    assert log is not None and log.num_rows == 4  # the crashed delete once, the zombie once
     assert opened(sink)[2].scan().to_arrow()["id"].to_pylist() == [1]
-    assert result.committed == sink.committed_offsets() == {0: 2, 1: 0}
-    assert log_snapshot is not None and opened(sink)[0].current_snapshot() is not None
 
 
 @pytest.mark.parametrize(
