@@ -53,7 +53,13 @@ from cdc_project.config import IcebergConfig, PartitionSpec, SinkKind, TableConf
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError
-from cdc_project.core.lake_rows import appended_rows, changelog_rows, current_rows, data_columns, tombstone_rows
+from cdc_project.core.lake_rows import (
+    appended_rows,
+    changelog_rows,
+    current_rows,
+    data_columns,
+    tombstone_rows,
+)
 from cdc_project.core.merge_plan import advance_to, drop_applied, drop_tombstoned, fold_latest, validate_batch
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX
@@ -80,7 +86,7 @@ class _CurrentPlan:
 
 @dataclass(frozen=True)
 class _Staged:
-    """One table's transaction, staged (files written) but not committed; None parts: the table is untouched."""
+    """One table's transaction, staged (files written) but not committed; tx None: the table is untouched."""
 
     tx: Transaction | None
     changed: int = 0
@@ -144,13 +150,17 @@ class IcebergTableSink:
         # Check every table's schema before the first table is created or written: a refusal leaves no trace.
         log_rows = None
         if self.with_changelog:
-            log_rows = self._conformed(opened[self.changelog.identifier], changelog_rows(
-                pending[self.changelog.identifier].rows, now))
+            log_rows = self._conformed(
+                opened[self.changelog.identifier],
+                changelog_rows(pending[self.changelog.identifier].rows, now),
+            )
         plan = self._plan_current(keys, pending, opened, now)
 
         # Stage every transaction (files written, nothing committed), then commit table by table.
         staged_log = self._stage(self.changelog, opened, pending, log_rows, _BY_EVENT_DATE, keys=())
-        staged_current = self._stage(self.current, opened, pending, plan.source, self.table.partition_by, keys)
+        staged_current = self._stage(
+            self.current, opened, pending, plan.source, self.table.partition_by, keys
+        )
         staged_tombs = _Staged(None)
         if keys:
             staged_tombs = self._stage(self.tombstones, opened, pending, plan.tombstones, None, keys)
@@ -199,7 +209,11 @@ class IcebergTableSink:
         return _Staged(tx, upsert.changed)
 
     def _plan_current(
-        self, keys: tuple[str, ...], pending: dict[str, _Pending], opened: dict[str, Table | None], now: datetime
+        self,
+        keys: tuple[str, ...],
+        pending: dict[str, _Pending],
+        opened: dict[str, Table | None],
+        now: datetime,
     ) -> _CurrentPlan:
         current, current_table = pending[self.current.identifier], opened[self.current.identifier]
         new_rows = self._conformed(current_table, current.rows, data_columns(current.rows))
@@ -209,9 +223,11 @@ class IcebergTableSink:
         soft = self.table.deletes == "soft"
         tomb, tomb_table = pending[self.tombstones.identifier], opened[self.tombstones.identifier]
         if new_rows.num_rows == 0 and tomb.rows.num_rows == 0:
-            # Only offsets move (Kafka tombstones or dead letters): such a batch may not carry the key columns.
+            # Only offsets move (Kafka tombstones or dead letters): such a batch may lack the key columns.
             has_keys = all(k in new_rows.column_names for k in keys)
-            no_tombstones = tombstone_rows(new_rows, keys, now) if has_keys else pa.schema(TOMBSTONE_FIELDS).empty_table()
+            no_tombstones = (
+                tombstone_rows(new_rows, keys, now) if has_keys else pa.schema(TOMBSTONE_FIELDS).empty_table()
+            )
             source = current_rows(new_rows, now, soft_deletes=soft, partition=None)
             return _CurrentPlan(source, 0, 0, 0, no_tombstones)
         folded = fold_latest(new_rows, keys)
@@ -266,7 +282,9 @@ class IcebergTableSink:
         count = int(table.scan(row_filter=expired, selected_fields=(INGESTED_AT,)).to_arrow().num_rows)
         if count:
             offsets = committed(table, self.topic)
-            table.delete(expired, snapshot_properties=snapshot_properties(self.topic, offsets) if offsets else {})
+            table.delete(
+                expired, snapshot_properties=snapshot_properties(self.topic, offsets) if offsets else {}
+            )
         return count
 
     def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:
@@ -294,7 +312,9 @@ class IcebergTableSink:
         moving = advance_to(new, applied, consumed)
         return _Pending(new, applied, {**applied, **moving} if moving else None)
 
-    def _conformed(self, table: Table | None, rows: pa.Table, checked: Sequence[str] | None = None) -> pa.Table:
+    def _conformed(
+        self, table: Table | None, rows: pa.Table, checked: Sequence[str] | None = None
+    ) -> pa.Table:
         """`rows` cast to the stored schema; raises SchemaChangeError for what the policy refuses."""
         if table is None:
             return rows

@@ -24,7 +24,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
-from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, GreaterThanOrEqual, In, LessThanOrEqual
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    GreaterThanOrEqual,
+    In,
+    LessThanOrEqual,
+)
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import (
     ArrowScan,
@@ -55,7 +63,7 @@ def open_catalog(config: IcebergConfig, lake_root: str) -> Catalog:
     """The SQL catalog: SQLite under `lake.root` by default, PostgreSQL in production (config.IcebergConfig).
 
     `load_catalog` also merges `PYICEBERG_CATALOG__<NAME>__<KEY>` environment variables, which is where object
-    store credentials for an `s3://` warehouse come from (e.g. `PYICEBERG_CATALOG__CDC__S3__SECRET_ACCESS_KEY`).
+    store credentials for an `s3://` warehouse come from (`PYICEBERG_CATALOG__CDC__S3__SECRET_ACCESS_KEY`).
     """
     uri = config.resolved_catalog_uri(lake_root)
     warehouse = config.resolved_warehouse(lake_root)
@@ -182,8 +190,8 @@ def _check_transform(partition: PartitionSpec | None, schema: pa.Schema) -> None
     if not (pa.types.is_timestamp(column_type) or pa.types.is_date(column_type)):
         raise ConfigError(
             "partition_by",
-            f"transform {partition.transform!r} needs a date or timestamp column, but {partition.column!r} is "
-            f"{column_type}; use transform: identity or partition by another column",
+            f"transform {partition.transform!r} needs a date or timestamp column, but "
+            f"{partition.column!r} is {column_type}; use transform: identity or partition by another column",
         )
 
 
@@ -194,17 +202,26 @@ def key_filter(probe: pa.Table, key_columns: Sequence[str]) -> BooleanExpression
     first = probe[key_columns[0]].drop_null()
     if len(first) == 0:
         return AlwaysTrue()
-    values = pc.unique(first)
-    if len(values) <= _IN_LIST_LIMIT:
-        return predicate(In, key_columns[0], values.to_pylist())
-    bounds = pc.min_max(values)
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    return And(predicate(GreaterThanOrEqual, key_columns[0], low), predicate(LessThanOrEqual, key_columns[0], high))
+    try:
+        values = pc.unique(first)
+        if len(values) <= _IN_LIST_LIMIT:
+            return predicate(In, key_columns[0], values.to_pylist())
+        bounds = pc.min_max(values)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        return And(
+            predicate(GreaterThanOrEqual, key_columns[0], low),
+            predicate(LessThanOrEqual, key_columns[0], high),
+        )
+    except (TypeError, ValueError, pa.ArrowNotImplementedError):
+        # A key type Iceberg has no literal or bounds for (a list, a struct): every file is a candidate.
+        return AlwaysTrue()
 
 
 @dataclass(frozen=True)
 class Candidates:
-    rows: pa.Table  # every row of the candidate files, tagged with FILE_INDEX, read at the transaction's schema
+    rows: (
+        pa.Table
+    )  # every row of the candidate files, tagged with FILE_INDEX, read at the transaction's schema
     files: tuple[DataFile, ...]  # FILE_INDEX -> data file
 
 

@@ -105,7 +105,9 @@ def plan_upsert(
         else pa.array([False] * pairs.num_rows, pa.bool_())
     )
     # Null positions compare as not newer: a row without a position is never overwritten by accident.
-    newer = pc.fill_null(pc.greater(latest[POSITION].take(latest_row), stored[POSITION].take(stored_row)), False)
+    newer = pc.fill_null(
+        pc.greater(latest[POSITION].take(latest_row), stored[POSITION].take(stored_row)), False
+    )
     changes = pc.and_(matched, newer)
     updates, deletes = pc.and_(changes, pc.invert(is_delete)), pc.and_(changes, is_delete)
     inserts = pc.and_(pc.invert(matched), pc.invert(is_delete))

@@ -1,8 +1,9 @@
 """The crash-then-resume scenario of a sink whose tables commit one after another (Delta, Iceberg).
 
-A child process builds the sink, applies a delete and SIGKILLs itself at a failpoint (cdc_project/failpoints.py)
-between two table commits; the resumed run re-reads the delete plus, from another partition, an event older
-than it. Only the TableSink interface is used; each sink's test module adds its storage-specific checks.
+A child process builds the sink, applies a delete and SIGKILLs itself at a failpoint
+(cdc_project/failpoints.py) between two table commits; the resumed run re-reads the delete plus, from
+another partition, an event older than it. Only the TableSink interface is used; each sink's test module
+adds its storage-specific checks.
 """
 
 from __future__ import annotations

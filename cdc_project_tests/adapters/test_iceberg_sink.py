@@ -59,8 +59,11 @@ def test_offsets_ride_in_each_tables_snapshot_summary_and_a_new_sink_reads_them(
     for table in opened(sink):
         snapshot = table.current_snapshot()
         assert snapshot is not None and snapshot.summary is not None
-        assert json.loads(snapshot.summary.additional_properties[offsets_key(DEFAULT_TOPIC)]) == {"0": 2, "1": 1}
-    assert result.changelog_version == opened(sink)[0].current_snapshot().snapshot_id  # type: ignore[union-attr]
+        assert json.loads(snapshot.summary.additional_properties[offsets_key(DEFAULT_TOPIC)]) == {
+            "0": 2,
+            "1": 1,
+        }
+    assert result.changelog_version == snapshot_ids(sink)[0]
     assert make_sink(tmp_path).committed_offsets() == {0: 2, 1: 1}  # another process, another catalog handle
 
 
@@ -86,26 +89,37 @@ def test_tables_are_named_from_source_schema_and_table(tmp_path: Path) -> None:
     sink.apply(make_rows(BATCH), ["id"])
     catalog = sink.current.catalog
     assert sorted(catalog.list_tables("shop_public")) == [
-        ("shop_public", "customers"), ("shop_public", "customers__changelog"), ("shop_public", "customers__tombstones"),
+        ("shop_public", "customers"),
+        ("shop_public", "customers__changelog"),
+        ("shop_public", "customers__tombstones"),
     ]
     assert sink.location == "cdc.shop_public.customers"
     assert (tmp_path / "lake" / "_iceberg" / "catalog.db").is_file()
 
 
 def signed_up(*days: int | None) -> dict[str, pa.Array]:
-    return {"signed_up": pa.array([None if d is None else datetime(2024, 3, d, 8, tzinfo=UTC) for d in days], UTC_US)}
+    return {
+        "signed_up": pa.array(
+            [None if d is None else datetime(2024, 3, d, 8, tzinfo=UTC) for d in days], UTC_US
+        )
+    }
 
 
 @pytest.mark.parametrize("transform", ["day", "month", "year", "identity"])
 def test_current_table_partition_spec_is_the_configured_transform(tmp_path: Path, transform: str) -> None:
-    sink = make_sink(tmp_path, partition_by=PartitionSpec(column="signed_up", transform=transform))  # type: ignore[arg-type]
+    by = PartitionSpec(column="signed_up", transform=transform)  # type: ignore[arg-type]
+    sink = make_sink(tmp_path, partition_by=by)
     sink.apply(make_rows([("c", 1, "a", "01", 0, 0)], data=signed_up(9)), ["id"])
     changelog, current, _ = opened(sink)
     field = current.spec().fields[0]
-    assert (current.schema().find_column_name(field.source_id), str(field.transform)) == ("signed_up", transform)
+    assert (current.schema().find_column_name(field.source_id), str(field.transform)) == (
+        "signed_up",
+        transform,
+    )
     log_field = changelog.spec().fields[0]
     assert (changelog.schema().find_column_name(log_field.source_id), str(log_field.transform)) == (
-        "_cdc_event_date", "identity",
+        "_cdc_event_date",
+        "identity",
     )
     assert "_cdc_part_signed_up_" + transform not in current.schema().column_names  # no derived column
 
@@ -195,9 +209,13 @@ def test_real_crash_mid_apply_then_resume_keeps_every_invariant(
         ("lenient", "int"),  # values that fit are cast to the stored type
     ],
 )
-def test_widened_column_widens_in_place_or_casts_by_policy(tmp_path: Path, policy: str, stored_type: str) -> None:
+def test_widened_column_widens_in_place_or_casts_by_policy(
+    tmp_path: Path, policy: str, stored_type: str
+) -> None:
     sink = make_sink(tmp_path, schema_policy=policy)
-    first = make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 1, 0)], data={"score": pa.array([1, 2], pa.int32())})
+    first = make_rows(
+        [("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 1, 0)], data={"score": pa.array([1, 2], pa.int32())}
+    )
     sink.apply(first, ["id"])
     field_ids = [t.schema().find_field("score").field_id for t in opened(sink)[:2]]
     widening = make_rows([("u", 1, "a", "03", 0, 1)], data={"score": pa.array([7], pa.int64())})
@@ -253,11 +271,17 @@ def test_concurrent_commit_fails_instead_of_retrying_with_stale_offsets(tmp_path
 
 def test_duckdb_reads_current_changelog_and_an_older_snapshot_without_downloading(tmp_path: Path) -> None:
     sink = make_sink(tmp_path, partition_by=PartitionSpec(column="signed_up", transform="month"))
-    first = sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)], data=signed_up(9, 10)), ["id"])
-    sink.apply(make_rows([("u", 1, "a2", "03", 0, 2), ("d", 2, None, "04", 0, 3)], data=signed_up(9, None)), ["id"])
+    first = sink.apply(
+        make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)], data=signed_up(9, 10)), ["id"]
+    )
+    sink.apply(
+        make_rows([("u", 1, "a2", "03", 0, 2), ("d", 2, None, "04", 0, 3)], data=signed_up(9, None)), ["id"]
+    )
     changelog, current, _ = opened(sink)
     con = iceberg_query.connect()
-    assert con.sql(f"select id, name from {iceberg_query.scan(current)} order by id").fetchall() == [(1, "a2")]
+    assert con.sql(f"select id, name from {iceberg_query.scan(current)} order by id").fetchall() == [
+        (1, "a2")
+    ]
     assert con.sql(f"select count(*) from {iceberg_query.scan(changelog)}").fetchall() == [(4,)]
     older = iceberg_query.scan(current, first.current_version)
     assert con.sql(f"select id, name from {older} order by id").fetchall() == [(1, "a"), (2, "b")]

@@ -32,8 +32,12 @@ def _events(ops: list[str], ids: list[int], first_offset: int) -> pa.Table:
     deleted = [op == "d" for op in ops]
     data = {
         "id": pa.array(ids, pa.int64()),
-        "name": pa.array([None if d else f"name-{i}-{o}" for i, o, d in zip(ids, offsets, deleted, strict=True)]),
-        "score": pa.array([None if d else o % 1000 for o, d in zip(offsets, deleted, strict=True)], pa.int32()),
+        "name": pa.array(
+            [None if d else f"name-{i}-{o}" for i, o, d in zip(ids, offsets, deleted, strict=True)]
+        ),
+        "score": pa.array(
+            [None if d else o % 1000 for o, d in zip(offsets, deleted, strict=True)], pa.int32()
+        ),
         "updated_at": pa.array([stamp] * n, pa.timestamp("us", tz="UTC")),
     }
     meta = {
@@ -45,7 +49,9 @@ def _events(ops: list[str], ids: list[int], first_offset: int) -> pa.Table:
         OFFSET: pa.array(list(offsets), pa.int64()),
     }
     fields = [pa.field(name, array.type) for name, array in data.items()] + list(META_FIELDS)
-    return pa.Table.from_arrays([*data.values(), *(meta[f.name] for f in META_FIELDS)], schema=pa.schema(fields))
+    return pa.Table.from_arrays(
+        [*data.values(), *(meta[f.name] for f in META_FIELDS)], schema=pa.schema(fields)
+    )
 
 
 def mixed_batch(rows: int, table_rows: int, first_offset: int, seed: int = 7) -> pa.Table:

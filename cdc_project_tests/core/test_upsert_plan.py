@@ -16,8 +16,14 @@ from cdc_project.core.upsert_plan import FILE_INDEX, align, plan_upsert
 
 TS = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
-    [("id", pa.int64()), ("name", pa.string()), (OP, pa.string()), (POSITION, pa.string()), (SOURCE_TS, TS),
-     (INGESTED_AT, TS)]
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        (OP, pa.string()),
+        (POSITION, pa.string()),
+        (SOURCE_TS, TS),
+        (INGESTED_AT, TS),
+    ]
 )
 SOFT_SCHEMA = SCHEMA.append(pa.field(DELETED, pa.bool_()))
 T0, T1 = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
@@ -26,8 +32,12 @@ Row = tuple[int, str | None, str, str, int]  # id, name, op, position, file (sto
 
 def table(rows: list[Row], schema: pa.Schema, *, stored: bool, when: datetime = T0) -> pa.Table:
     columns: dict[str, list[Any]] = {
-        "id": [r[0] for r in rows], "name": [r[1] for r in rows], OP: [r[2] for r in rows],
-        POSITION: [r[3] for r in rows], SOURCE_TS: [when] * len(rows), INGESTED_AT: [when] * len(rows),
+        "id": [r[0] for r in rows],
+        "name": [r[1] for r in rows],
+        OP: [r[2] for r in rows],
+        POSITION: [r[3] for r in rows],
+        SOURCE_TS: [when] * len(rows),
+        INGESTED_AT: [when] * len(rows),
     }
     if DELETED in schema.names:
         columns[DELETED] = [r[2] == "d" for r in rows]
@@ -58,8 +68,13 @@ STORED: list[Row] = [(1, "a", "c", "05", 0), (2, "b", "c", "05", 0), (3, "c", "c
 def test_plan_upsert_applies_only_newer_events_and_rewrites_only_their_files(
     latest: list[Row], expected: dict[int, str], rewritten: tuple[int, ...], counts: tuple[int, int, int]
 ) -> None:
-    plan = plan_upsert(table(STORED, SCHEMA, stored=True), table(latest, SCHEMA, stored=False), ["id"], SCHEMA,
-                       soft_deletes=False)
+    plan = plan_upsert(
+        table(STORED, SCHEMA, stored=True),
+        table(latest, SCHEMA, stored=False),
+        ["id"],
+        SCHEMA,
+        soft_deletes=False,
+    )
     assert {r["id"]: r["name"] for r in plan.rows.to_pylist()} == expected
     assert plan.rewritten == rewritten
     assert (plan.inserted, plan.updated, plan.deleted) == counts
@@ -90,7 +105,10 @@ def test_plan_upsert_without_op_column_treats_every_row_as_an_upsert() -> None:
     stored = pa.table({"id": [1], POSITION: ["05"], FILE_INDEX: pa.array([0], pa.int64())})
     latest = pa.table({"id": [1, 2], POSITION: ["09", "01"]})
     plan = plan_upsert(stored, latest, ["id"], schema, soft_deletes=False)
-    assert sorted(plan.rows.to_pylist(), key=lambda r: r["id"]) == [{"id": 1, POSITION: "09"}, {"id": 2, POSITION: "01"}]
+    assert sorted(plan.rows.to_pylist(), key=lambda r: r["id"]) == [
+        {"id": 1, POSITION: "09"},
+        {"id": 2, POSITION: "01"},
+    ]
 
 
 def test_plan_upsert_joins_keys_of_narrower_incoming_type() -> None:
@@ -105,14 +123,21 @@ def test_plan_upsert_joins_keys_of_narrower_incoming_type() -> None:
     ("rows", "schema", "expected"),
     [
         # a column the batch lacks is null; columns come in the schema's order
-        (pa.table({"b": ["x"], "a": [1]}), pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.float64())]),
-         {"a": 1, "b": "x", "c": None}),
+        (
+            pa.table({"b": ["x"], "a": [1]}),
+            pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.float64())]),
+            {"a": 1, "b": "x", "c": None},
+        ),
         # a struct gains the fields the table has by name; ints widen
-        (pa.table({"s": pa.array([{"zip": 1}], pa.struct([("zip", pa.int32())]))}),
-         pa.schema([("s", pa.struct([("zip", pa.int64()), ("city", pa.string())]))]),
-         {"s": {"zip": 1, "city": None}}),
+        (
+            pa.table({"s": pa.array([{"zip": 1}], pa.struct([("zip", pa.int32())]))}),
+            pa.schema([("s", pa.struct([("zip", pa.int64()), ("city", pa.string())]))]),
+            {"s": {"zip": 1, "city": None}},
+        ),
     ],
 )
-def test_align_fills_absent_columns_and_casts_to_the_table(rows: pa.Table, schema: pa.Schema, expected: dict[str, Any]) -> None:
+def test_align_fills_absent_columns_and_casts_to_the_table(
+    rows: pa.Table, schema: pa.Schema, expected: dict[str, Any]
+) -> None:
     aligned = align(rows, schema)
     assert aligned.schema == schema and aligned.to_pylist() == [expected]
