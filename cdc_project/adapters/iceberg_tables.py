@@ -233,7 +233,7 @@ def read_candidates(tx: Transaction, row_filter: BooleanExpression) -> Candidate
     pieces = []
     for index, task in enumerate(tasks):
         rows = scan.to_table([task]).cast(schema)
-        pieces.append(rows.append_column(FILE_INDEX, pa.array([index] * rows.num_rows, pa.int64())))
+        pieces.append(rows.append_column(FILE_INDEX, pa.repeat(pa.scalar(index, pa.int64()), rows.num_rows)))
     empty = schema.append(pa.field(FILE_INDEX, pa.int64())).empty_table()
     return Candidates(pa.concat_tables([empty, *pieces]), tuple(t.file for t in tasks))
 

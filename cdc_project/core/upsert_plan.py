@@ -65,10 +65,15 @@ def align(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def row_numbers(n: int) -> pa.Array:
+    """0..n-1 as int64, built in Arrow (a Python range of a million rows costs ten times more)."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
 def _numbered(rows: pa.Table, keys: list[str], schema: pa.Schema, name: str) -> pa.Table:
     # Keys at the table's types on both sides: a join refuses int32 against int64.
     numbered = align(rows.select(keys), pa.schema([schema.field(k) for k in keys]))
-    return numbered.append_column(name, pa.array(range(rows.num_rows), pa.int64()))
+    return numbered.append_column(name, row_numbers(rows.num_rows))
 
 
 def _with_stored_values(new: pa.Table, old: pa.Table, flags: dict[str, pa.ChunkedArray]) -> pa.Table:
@@ -126,7 +131,7 @@ def plan_upsert(
 
     replaced = stored_row.filter(changes)
     rewritten = pc.unique(stored[FILE_INDEX].take(replaced)) if len(replaced) else pa.array([], pa.int64())
-    row_number = pa.array(range(stored.num_rows), pa.int64())
+    row_number = row_numbers(stored.num_rows)
     kept = pc.and_(
         pc.is_in(stored[FILE_INDEX], value_set=rewritten), pc.invert(pc.is_in(row_number, value_set=replaced))
     )
