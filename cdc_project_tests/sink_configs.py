@@ -17,7 +17,7 @@ from cdc_project.adapters.table_sink import TableSink
 from cdc_project.config import PipelineConfig, SinkKind, parse_config
 
 # The kinds the shared semantics suite runs against; each sink joins when it is built.
-SINK_KINDS: list[SinkKind] = ["delta"]
+SINK_KINDS: list[SinkKind] = ["delta", "iceberg"]
 
 
 def pipeline_for(

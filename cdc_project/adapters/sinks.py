@@ -25,4 +25,10 @@ def sink_for(config: PipelineConfig, source: SourceConfig, table: TableConfig, k
             storage_options=config.lake.resolved_storage_options() or None,
             with_changelog=with_changelog,
         )
+    if kind == "iceberg":
+        from cdc_project.adapters.iceberg_sink import IcebergTableSink
+
+        return IcebergTableSink(
+            config.iceberg, config.lake.root, source.name, table, topic, with_changelog=with_changelog
+        )
     raise NotImplementedError(f"the {kind} sink is not built yet; use sinks: [delta]")

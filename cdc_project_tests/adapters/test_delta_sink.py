@@ -5,11 +5,6 @@ mapping. The behaviour every sink shares is in test_sink_semantics.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +21,7 @@ from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError, SchemaChangeError
 from cdc_project.core.lake_rows import changelog_rows
 from cdc_project.core.merge_plan import last_offsets
+from cdc_project_tests.adapters.crash_resume import CRASH_CASES, crash_then_resume
 from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, Event, make_rows
 
 
@@ -103,48 +99,23 @@ def test_crash_before_the_first_current_commit_resumes_from_scratch(tmp_path: Pa
     assert names(sink) == {1: "a2", 3: "c"}
 
 
-CRASH_SCRIPT = """
-import json, sys
+DELTA_SINK = """
+import sys
 from cdc_project.adapters.delta_sink import DeltaTableSink
 from cdc_project.config import TableConfig
-from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, make_rows
-root, events = sys.argv[1], [tuple(e) for e in json.loads(sys.argv[2])]
-sink = DeltaTableSink(root, "shop", TableConfig(name="public.customers"), DEFAULT_TOPIC)
-sink.apply(make_rows(events), ["id"])
+from cdc_project_tests.change_rows import DEFAULT_TOPIC
+sink = DeltaTableSink(sys.argv[1], "shop", TableConfig(name="public.customers"), DEFAULT_TOPIC)
 """
 
 
-def apply_and_crash(sink_root: Path, events: list[Event], failpoint: str) -> None:
-    """Run `apply` in a child process that SIGKILLs itself at `failpoint` (cdc_project/failpoints.py)."""
-    env = {**os.environ, "CDC_FAILPOINTS": failpoint}
-    done = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(sink_root), json.dumps(events)], env=env)
-    assert done.returncode == -signal.SIGKILL
-
-
-@pytest.mark.parametrize(
-    ("failpoint", "tombstoned"),
-    [
-        ("after_changelog_commit", 0),  # current never saw the delete: the fold orders the two events
-        ("after_current_commit", 1),  # current applied the delete, the tombstone table did not: the guard
-    ],
-)
+@CRASH_CASES
 def test_real_crash_mid_apply_then_resume_keeps_every_invariant(
     tmp_path: Path, failpoint: str, tombstoned: int
 ) -> None:
     sink = make_sink(tmp_path)
-    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)]), ["id"])
-    crashed: list[Event] = [("d", 1, None, "05", 0, 2)]
-    apply_and_crash(tmp_path / "lake", crashed, failpoint)
-    assert sink.committed_offsets() == {0: 1}  # a table still lacks offset 2: the next run starts there
-
-    # The resumed run re-reads offset 2 and, from another partition, an event older than the delete.
-    result = sink.apply(make_rows([*crashed, ("c", 1, "zombie", "03", 1, 0)]), ["id"])
-
-    assert names(sink) == {2: "b"}
+    result = crash_then_resume(sink, DELTA_SINK, [str(tmp_path / "lake")], failpoint)
     assert result.tombstoned_skipped == tombstoned
-    assert changelog_count(sink) == 4
     assert DeltaTable(sink.tombstones.uri).to_pyarrow_table()["id"].to_pylist() == [1]
-    assert result.committed == {0: 2, 1: 0}
 
 
 SCORE_32 = {"score": pa.array([1], pa.int32())}
