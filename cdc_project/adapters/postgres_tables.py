@@ -23,6 +23,9 @@ from cdc_project.core.pg_ddl import OFFSETS_TABLE, SCHEMAS_TABLE, Evolution, boo
 from cdc_project.core.pg_types import pg_type
 from cdc_project.core.pg_values import arrow_column, copy_csv
 
+# UTC: see the module docstring. temp_buffers: a 100k-row staging table stays in session memory instead of
+# spilling to temp files (the default is 8MB; it can only be set before a session's first temp table).
+_SESSION_OPTIONS = "-c TimeZone=UTC -c temp_buffers=64MB"
 _LOCK_CLASS = 0x0CDC  # first key of the sink's advisory locks, so they do not collide with other users'
 
 
@@ -36,7 +39,7 @@ def session(config: PostgresSinkConfig) -> Iterator[Connection]:
         user=config.user,
         password=config.password(),
         application_name="cdc-lakehouse postgres sink",
-        options="-c TimeZone=UTC",
+        options=_SESSION_OPTIONS,
     )
     try:
         psycopg2.extras.register_uuid(conn_or_curs=conn)
