@@ -119,7 +119,6 @@ class PostgresTableSink:
             lock(cur, self.location)
             applied = read_offsets(cur, self.schema, self.current, self.topic)
             stored = stored_schemas(cur, self.schema)
-            keys = self._keys(key_columns, stored)
             new = drop_applied(rows, applied)
             moving = advance_to(new, applied, consumed)
             if not moving:  # a replay: nothing is written, the transaction is rolled back
@@ -129,14 +128,14 @@ class PostgresTableSink:
             log = None
             if self.with_changelog and new.num_rows:
                 log = self._plan(self.changelog, stored, changelog_rows(new, now))
-            current, tombstones = self._plan_current(new, keys, stored, now)
+            current, tombstones = self._plan_current(new, key_columns, stored, now)
             for write in (log, current, tombstones):
                 if write is not None:
                     apply_evolution(cur, self.schema, write.table, write.stored, write.evolution, write.primary_key)
             if log is not None:
                 copy_rows(cur, qualified(self.schema, self.changelog), log.rows)
             failpoints.hit("after_changelog_commit")  # crash tests: the changelog written, not committed
-            merged = self._merge(cur, current, keys) if current is not None else _Merged()
+            merged = self._merge(cur, current) if current is not None else _Merged()
             failpoints.hit("after_current_commit")
             write_offsets(cur, self.schema, self.current, self.topic, moving)
             version = _transaction_id(cur)
@@ -146,7 +145,7 @@ class PostgresTableSink:
             changelog_rows=log.rows.num_rows if log is not None else 0,
             upserts=merged.upserts,
             deletes=merged.deletes,
-            stale_skipped=merged.upserts + merged.deletes - merged.changed if keys else 0,
+            stale_skipped=merged.upserts + merged.deletes - merged.changed,
             tombstoned_skipped=merged.tombstoned,
             changelog_version=version if self.with_changelog else None,
             current_version=version,
@@ -154,28 +153,28 @@ class PostgresTableSink:
         )
 
     def _plan_current(
-        self, new: pa.Table, keys: tuple[str, ...], stored: dict[str, pa.Schema], now: datetime
+        self, new: pa.Table, key_columns: Sequence[str], stored: dict[str, pa.Schema], now: datetime
     ) -> tuple[_Write | None, _Write | None]:
         """The current table's rows (keyed: the staged latest event per key) and the tombstone table's."""
-        if new.num_rows == 0:  # only offsets move; such a batch may not even carry the key columns
+        changes = new.filter(pc.not_equal(new[OP], "t"))  # truncates name no row: changelog only
+        if changes.num_rows == 0:  # only offsets move; such a batch may not even carry the key columns
             return None, None
-        conformed = self._conformed(stored.get(self.current), new, data_columns(new))
+        keys = self._keys(key_columns, stored)
+        conformed = self._conformed(stored.get(self.current), changes, data_columns(changes))
         if not keys:
             appended = appended_rows(conformed, now, None)
             return (self._plan(self.current, stored, appended, checked=()) if appended.num_rows else None), None
         folded = fold_latest(conformed, keys)
         latest = pa.concat_tables([folded.upserts, folded.deletes])
         source = current_rows(latest, now, soft_deletes=self.table.deletes == "soft", partition=None)
-        if source.num_rows == 0:  # only truncates
-            return None, None
         current = self._plan(self.current, stored, source, checked=(), primary_key=keys)
         # The tombstone table is created and evolved with the current table, deletes or not: a later batch of
         # only Kafka tombstones reads the key columns from its schema (`_keys`).
         tombstones = self._plan(self.tombstones, stored, tombstone_rows(folded.deletes, keys, now), keys, keys)
         return current, tombstones
 
-    def _merge(self, cur: Cursor, write: _Write, keys: tuple[str, ...]) -> _Merged:
-        target = qualified(self.schema, self.current)
+    def _merge(self, cur: Cursor, write: _Write) -> _Merged:
+        target, keys = qualified(self.schema, self.current), write.primary_key
         if not keys:
             copy_rows(cur, target, write.rows)
             return _Merged(upserts=write.rows.num_rows, changed=write.rows.num_rows)
