@@ -160,14 +160,16 @@ class PostgresTableSink:
         if changes.num_rows == 0:  # only offsets move; such a batch may not even carry the key columns
             return None, None
         keys = self._keys(key_columns, stored)
-        conformed = self._conformed(stored.get(self.current), changes, data_columns(changes))
+        # The policy checks the data columns of the rows written; every event of a batch has the same types,
+        # so checking the folded rows checks the batch.
         if not keys:
-            appended = appended_rows(conformed, now, None)
-            return (self._plan(self.current, stored, appended, checked=()) if appended.num_rows else None), None
-        folded = fold_latest(conformed, keys)
+            appended = appended_rows(changes, now, None)
+            current = self._plan(self.current, stored, appended, data_columns(appended))
+            return (current if appended.num_rows else None), None
+        folded = fold_latest(changes, keys)
         latest = pa.concat_tables([folded.upserts, folded.deletes])
         source = current_rows(latest, now, soft_deletes=self.table.deletes == "soft", partition=None)
-        current = self._plan(self.current, stored, source, checked=(), primary_key=keys)
+        current = self._plan(self.current, stored, source, data_columns(source), keys)
         # The tombstone table is created and evolved with the current table, deletes or not: a later batch of
         # only Kafka tombstones reads the key columns from its schema (`_keys`).
         tombstones = self._plan(self.tombstones, stored, tombstone_rows(folded.deletes, keys, now), keys, keys)
@@ -218,7 +220,7 @@ class PostgresTableSink:
 
         PostgreSQL widens in place (ALTER COLUMN TYPE), so under `evolve` the wider type is kept.
         """
-        if stored is None or checked == ():
+        if stored is None:
             return rows
         incoming = rows.select(list(checked)).schema if checked is not None else rows.schema
         policy = self.table.schema_policy
