@@ -55,6 +55,8 @@ def _csv_column(column: pa.ChunkedArray, t: pa.DataType, name: str) -> pa.Chunke
         return pc.binary_join_element_wise(micros, pa.scalar(" microseconds"), "")
     if encoding == "json_text":
         return column.cast(pa.string())
+    if column.null_count == len(column):  # e.g. `_cdc_unavailable` of a batch without TOAST placeholders
+        return pa.nulls(len(column), pa.string())
     text = _TEXT_ENCODERS[encoding]
     return pa.array([None if v is None else text(v, t) for v in column.to_pylist()], pa.string())
 

@@ -5,12 +5,17 @@ then applies one batch of `rows` events (70% updates of stored keys, 20% inserts
 goes to the changelog too), then replays that batch. It runs against the stack's PostgreSQL (CDC_PG_PORT,
 CDC_STATE_DIR), starting the cluster if it is down and stopping it again if it did, in a scratch database;
 the schema it writes is dropped at the end. `python -m cdc_project_tests.bench.postgres_bench` runs it alone.
+
+On a shared machine wall time mostly measures the other processes, so the CPU seconds the apply cost this
+process and the cluster's processes are reported too, and the rate they allow (`cpu_events_per_second`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +26,7 @@ import pyarrow.compute as pc
 from cdc_project.adapters.postgres_sink import PostgresTableSink
 from cdc_project.config import PostgresSinkConfig, TableConfig
 from cdc_project.core.columns import META_FIELDS, OFFSET, OP, PARTITION, POSITION, SOURCE_TS, TOPIC
-from cdc_project.settings import load_settings
+from cdc_project.settings import StackSettings, load_settings
 from cdc_project.stack import postgres, services
 
 TOPIC_NAME = "bench.public.accounts"
@@ -86,9 +91,11 @@ def bench_postgres_apply(rows: int = 100_000, table_rows: int = 1_000_000) -> di
             sink.apply(change_rows(keys, pa.array(["c"] * len(keys)), start), ["id"])
         load_seconds = time.perf_counter() - began
         batch = mixed_batch(rows, table_rows, table_rows)
+        server_cpu, client_cpu = cluster_cpu_seconds(settings), time.process_time()
         began = time.perf_counter()
         result = sink.apply(batch, ["id"])
         seconds = time.perf_counter() - began
+        cpu = time.process_time() - client_cpu + cluster_cpu_seconds(settings) - server_cpu
         began = time.perf_counter()
         replay = sink.apply(batch, ["id"])
         replay_seconds = time.perf_counter() - began
@@ -105,10 +112,28 @@ def bench_postgres_apply(rows: int = 100_000, table_rows: int = 1_000_000) -> di
         "changelog_rows": result.changelog_rows,
         "seconds": round(seconds, 3),
         "events_per_second": round(rows / seconds),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_events_per_second": round(rows / cpu),
         "replay_seconds": round(replay_seconds, 3),
         "load_rows_per_second": round(table_rows / load_seconds),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def cluster_cpu_seconds(settings: StackSettings) -> float:
+    """User + system CPU seconds of the cluster's postmaster and its children (backends, WAL writer, ...)."""
+    postmaster = postgres.server_pid(settings)
+    if postmaster is None:
+        return 0.0
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _drop_schema(dsn: str, schema: str) -> None:
