@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -145,6 +146,21 @@ def test_truncate_is_recorded_in_the_changelog_only(sink_config: PostgresSinkCon
     assert log is not None and sorted(log["_cdc_op"].to_pylist()) == ["c", "t"]
     current = sink.read_current()
     assert current is not None and current.num_rows == 1  # the current table keeps its rows (documented)
+
+
+def test_concurrent_applies_of_one_batch_commit_it_once(sink_config: PostgresSinkConfig) -> None:
+    """Two runs of the same range at once (a re-executed run while the first still runs): the table's
+    advisory lock orders them, so the second sees the first's offsets and writes nothing."""
+    events: list[Event] = [("c", i, f"n{i}", f"{i:06d}", 0, i) for i in range(20_000)]
+    rows = make_rows(events)
+    sinks = [make_sink(sink_config), make_sink(sink_config)]
+    sinks[0].apply(make_rows(events[:1]), ["id"])  # the tables exist: no DDL orders the two runs
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda sink: sink.apply(rows, ["id"]), sinks))
+    assert sorted(r.current_version is None for r in results) == [False, True]
+    assert all(r.committed == {0: 19_999} for r in results)
+    log = sinks[0].read_changelog([OFFSET])
+    assert log is not None and log.num_rows == 20_000
 
 
 CRASH_SCRIPT = """
