@@ -8,7 +8,7 @@ Invariants, each enforced where named:
   exactly once   one apply is ONE database transaction: DDL, the changelog COPY, the current-state merge,
                  the tombstones and the `_cdc_offsets` rows commit together or not at all. Rows at or below
                  the committed offsets are dropped first (merge_plan.drop_applied) and a batch that moves no
-                 offset opens no write at all, so replaying any range is a no-op. An advisory lock per table
+                 offset is rolled back untouched, so replaying any range is a no-op. An advisory lock per table
                  (postgres_tables.lock) makes the offsets read and the writes one critical section.
   source order   last event per key inside a batch (merge_plan.fold_latest); across batches the upsert's
                  `WHERE target._cdc_position < EXCLUDED._cdc_position` and the tombstone filter
