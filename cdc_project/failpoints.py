@@ -14,7 +14,9 @@ import signal
 from pathlib import Path
 from typing import Literal
 
-Failpoint = Literal["after_changelog_commit", "after_current_commit"]
+# The PostgreSQL sink writes every table in one transaction: there the first two points are reached with
+# the writes done but not committed, and `before_sink_commit` with the offsets written too.
+Failpoint = Literal["after_changelog_commit", "after_current_commit", "before_sink_commit"]
 
 
 def arm_once(state_dir: Path, name: Failpoint) -> Path:

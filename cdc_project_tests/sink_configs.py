@@ -7,6 +7,7 @@ prefix in the live PostgreSQL cluster (PostgreSQL).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,19 @@ import pytest
 from cdc_project.adapters.sinks import sink_for
 from cdc_project.adapters.table_sink import TableSink
 from cdc_project.config import PipelineConfig, SinkKind, parse_config
+from cdc_project.settings import StackSettings
+from cdc_project.stack import postgres
 
 # The kinds the shared semantics suite runs against; each sink joins when it is built.
-SINK_KINDS: list[SinkKind] = ["delta", "iceberg"]
+SINK_KINDS: list[SinkKind] = ["delta", "iceberg", "postgres"]
+# Kinds that store into a live service of the local stack: their cases are `live` (`make test-unit` skips them).
+LIVE_SINK_KINDS: frozenset[SinkKind] = frozenset({"postgres"})
+SINK_DATABASE = "sinks"  # the postgres sink's target database on the test cluster
+
+
+def sink_params() -> list[Any]:
+    """SINK_KINDS as pytest params, the live ones marked `live`."""
+    return [pytest.param(k, marks=pytest.mark.live) if k in LIVE_SINK_KINDS else k for k in SINK_KINDS]
 
 
 def pipeline_for(
@@ -41,7 +52,22 @@ def pipeline_for(
             }
         ],
     }
+    if "postgres" in raw["sources"][0]["tables"][0]["sinks"]:
+        raw["postgres_sink"] = postgres_sink_options(request.getfixturevalue("pg_cluster"))
     return parse_config(raw)
+
+
+def postgres_sink_options(cluster: StackSettings) -> dict[str, Any]:
+    """`postgres_sink` on the live test cluster, with a fresh schema prefix: each test its own schemas."""
+    postgres.ensure_database(cluster, SINK_DATABASE)
+    return {
+        "host": cluster.host,
+        "port": cluster.ports.postgres,
+        "database": SINK_DATABASE,
+        "user": cluster.pg_user,
+        "password_env": "CDC_PG_PASSWORD",  # set (empty) by the test session: the cluster trusts loopback
+        "schema_prefix": f"t{uuid.uuid4().hex[:12]}_",
+    }
 
 
 def _sinks(kind: SinkKind, with_changelog: bool) -> list[SinkKind]:

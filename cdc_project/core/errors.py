@@ -183,3 +183,28 @@ class MessageFileError(CdcError):
             f"{source}:{line}: {message}; each line must be a JSON object "
             '{"topic", "partition", "offset", "key", "value"} (key/value as JSON or null, or "value_b64")'
         )
+
+
+class UnsupportedPostgresTypeError(CdcError):
+    """An Arrow column type has no PostgreSQL column type; add a rule to core/pg_types.py."""
+
+    def __init__(self, column: str, arrow_type: str) -> None:
+        self.column = column
+        self.arrow_type = arrow_type
+        super().__init__(
+            f"column {column!r} has Arrow type {arrow_type}, which the PostgreSQL sink cannot store; add a "
+            "mapping to the dispatch table in cdc_project/core/pg_types.py"
+        )
+
+
+class IdentifierTooLongError(CdcError):
+    """A PostgreSQL identifier exceeds 63 bytes: the server would silently truncate it (and collide)."""
+
+    def __init__(self, identifier: str, limit: int) -> None:
+        self.identifier = identifier
+        self.limit = limit
+        super().__init__(
+            f"PostgreSQL identifier {identifier!r} is {len(identifier.encode())} bytes; the server truncates "
+            f"names to {limit} bytes, so two tables could collide. Use a shorter postgres_sink.schema_prefix "
+            "or source name, or rename the table or column"
+        )

@@ -21,12 +21,12 @@ from cdc_project.adapters.table_sink import TableSink
 from cdc_project.core.columns import DELETED, OP, POSITION, UNAVAILABLE
 from cdc_project.core.errors import ConfigError, SchemaChangeError
 from cdc_project_tests.change_rows import BATCH, Event, make_rows
-from cdc_project_tests.sink_configs import SINK_KINDS, build_sink
+from cdc_project_tests.sink_configs import build_sink, sink_params
 
 MakeSink = Callable[..., TableSink]
 
 
-@pytest.fixture(params=SINK_KINDS)
+@pytest.fixture(params=sink_params())
 def make_sink(request: pytest.FixtureRequest, tmp_path: Path) -> MakeSink:
     def build(*, with_changelog: bool = True, **table: Any) -> TableSink:
         return build_sink(request.param, tmp_path, request, with_changelog=with_changelog, **table)

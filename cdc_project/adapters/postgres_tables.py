@@ -1,0 +1,122 @@
+"""Thin psycopg2 I/O for the PostgreSQL sink: sessions, locks, the offsets and schema registry, COPY, reads.
+
+Sessions run with TimeZone=UTC: timestamptz values are written as UTC wall clock (core/pg_values.py) and
+read back as UTC instants. The password comes from PostgresSinkConfig.password() (an environment variable)
+and is handed to libpq only; it is never part of a DSN string, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extras
+import pyarrow as pa
+from psycopg2.extensions import connection as Connection  # noqa: N812
+from psycopg2.extensions import cursor as Cursor  # noqa: N812
+
+from cdc_project.config import PostgresSinkConfig
+from cdc_project.core import pg_merge_sql as dml
+from cdc_project.core.pg_ddl import OFFSETS_TABLE, SCHEMAS_TABLE, Evolution, bootstrap, create_table, ident, qualified
+from cdc_project.core.pg_types import pg_type
+from cdc_project.core.pg_values import arrow_column, copy_csv
+
+# UTC: see the module docstring. temp_buffers: a 100k-row staging table stays in session memory instead of
+# spilling to temp files (the default is 8MB; it can only be set before a session's first temp table).
+_SESSION_OPTIONS = "-c TimeZone=UTC -c temp_buffers=64MB"
+_LOCK_CLASS = 0x0CDC  # first key of the sink's advisory locks, so they do not collide with other users'
+
+
+@contextmanager
+def session(config: PostgresSinkConfig) -> Iterator[Connection]:
+    """A connection in one transaction: committed only by the caller, rolled back and closed otherwise."""
+    conn = psycopg2.connect(
+        host=config.host,
+        port=config.port,
+        dbname=config.database,
+        user=config.user,
+        password=config.password(),
+        application_name="cdc-lakehouse postgres sink",
+        options=_SESSION_OPTIONS,
+    )
+    try:
+        psycopg2.extras.register_uuid(conn_or_curs=conn)
+        yield conn
+    finally:
+        conn.close()  # an uncommitted transaction is rolled back by the server
+
+
+def exists(cur: Cursor, schema: str, table: str) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified(schema, table),))
+    row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def lock(cur: Cursor, name: str) -> None:
+    """A transaction-scoped advisory lock: one apply (or purge) of a table at a time, whatever runs it."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, name))
+
+
+def ensure_bootstrap(cur: Cursor, schema: str) -> None:
+    if exists(cur, schema, SCHEMAS_TABLE):
+        return
+    # Two tables of one schema may bootstrap at once; IF NOT EXISTS alone races on the catalog's unique keys.
+    lock(cur, f"schema {schema}")
+    for statement in bootstrap(schema):
+        cur.execute(statement)
+
+
+def stored_schemas(cur: Cursor, schema: str) -> dict[str, pa.Schema]:
+    """Table name -> the canonical Arrow schema the sink recorded for it ({} before the bootstrap)."""
+    if not exists(cur, schema, SCHEMAS_TABLE):
+        return {}
+    cur.execute(f"SELECT table_name, arrow_schema FROM {qualified(schema, SCHEMAS_TABLE)}")
+    return {name: pa.ipc.read_schema(pa.py_buffer(bytes(raw))) for name, raw in cur.fetchall()}
+
+
+def apply_evolution(
+    cur: Cursor, schema: str, table: str, stored: pa.Schema | None, evolution: Evolution, primary_key: Sequence[str]
+) -> None:
+    """Create the table or ALTER it, and record its new Arrow schema, inside the caller's transaction."""
+    if stored is None:
+        cur.execute(create_table(schema, table, evolution.schema, primary_key))
+    elif evolution.statement is not None:
+        cur.execute(evolution.statement)
+    if stored is None or not evolution.schema.equals(stored):
+        payload = evolution.schema.serialize().to_pybytes()
+        statement = dml.upsert_row(qualified(schema, SCHEMAS_TABLE), ("table_name", "arrow_schema"), ("table_name",))
+        cur.execute(statement, (table, payload))
+
+
+def read_offsets(cur: Cursor, schema: str, table: str, topic: str) -> dict[int, int]:
+    if not exists(cur, schema, OFFSETS_TABLE):
+        return {}
+    cur.execute(dml.select_offsets(qualified(schema, OFFSETS_TABLE)), (table, topic))
+    return {int(p): int(o) for p, o in cur.fetchall()}
+
+
+def write_offsets(cur: Cursor, schema: str, table: str, topic: str, offsets: Mapping[int, int]) -> None:
+    # The offsets half of the exactly-once invariant: executed in the apply's transaction, after its rows.
+    columns = ("table_name", "topic", "partition", "last_offset")
+    statement = dml.upsert_row(qualified(schema, OFFSETS_TABLE), columns, columns[:3])
+    cur.executemany(statement, [(table, topic, p, o) for p, o in sorted(offsets.items())])
+
+
+def copy_rows(cur: Cursor, target: str, rows: pa.Table) -> None:
+    """COPY `rows` (canonical types) into `target` (a quoted name) as CSV rendered column-wise from Arrow."""
+    cur.copy_expert(dml.copy_from_stdin(target, rows.column_names), io.BytesIO(copy_csv(rows)))
+
+
+def read_arrow(cur: Cursor, table: str, schema: pa.Schema, where: str = "") -> pa.Table:
+    """Every row of `table` (a quoted name) as Arrow with `schema`'s types (core/pg_values.arrow_column)."""
+    exprs = [
+        f"{ident(f.name)}::text" if pg_type(f.type, f.name).encoding == "json_text" else ident(f.name)
+        for f in schema
+    ]
+    cur.execute(f"SELECT {', '.join(exprs)} FROM {table}{f' WHERE {where}' if where else ''}")
+    rows = cur.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    arrays = [arrow_column(list(values), f.type, f.name) for values, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
