@@ -132,3 +132,7 @@ def apply_service_env(settings: StackSettings) -> None:
     """Export the stack environment into this process, without overriding what the user set."""
     for key, value in settings.service_env().items():
         os.environ.setdefault(key, value)
+    if settings.environment != "prod":
+        # The local cluster trusts loopback: an unset password is the empty one (stack/services.process_env
+        # does the same for the services). Production sets the real secret.
+        os.environ.setdefault("CDC_PG_PASSWORD", "")

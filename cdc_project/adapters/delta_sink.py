@@ -51,16 +51,18 @@ from cdc_project import failpoints
 from cdc_project.config import TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
-from cdc_project.core.errors import ConfigError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
     current_rows,
     data_columns,
+    has_data_columns,
     tombstone_rows,
 )
 from cdc_project.core.merge_plan import (
     advance_to,
+    has_changes,
+    resolve_keys,
     drop_applied,
     drop_tombstoned,
     fold_latest,
@@ -155,7 +157,9 @@ class DeltaTableSink:
         no row (Debezium's null tombstones, dead-lettered events); it must be at least each partition's last
         row offset. A partition it names advances even when `rows` is empty.
         """
-        keys = self._keys(key_columns)
+        tomb_dt = None if self.table.append_only else self.tombstones.open()
+        stored_keys = stored_schema(tomb_dt) if tomb_dt is not None else None
+        keys = resolve_keys(self.table.name, self.table.append_only, key_columns, stored_keys, rows)
         consumed = dict(consumed_through or {})
         validate_batch(rows, self.topic, consumed)
         rows = to_delta_compatible(rows)
@@ -184,10 +188,12 @@ class DeltaTableSink:
             self.current, dts[self.current.uri], plan.source, current.advance, plan.partition_by, write
         )
         failpoints.hit("after_current_commit")  # crash tests: tombstones behind current state
-        if keys:
-            tomb, tomb_dt = pending[self.tombstones.uri], dts[self.tombstones.uri]
-            merge = partial(merge_tombstones, keys=keys)
-            commit_offsets_with(self.tombstones, tomb_dt, plan.tombstones, tomb.advance, [], merge)
+        if not self.table.append_only:
+            tomb = pending[self.tombstones.uri]
+            # No key yet (a table's first batch held only truncates): nothing to merge, the offsets still move.
+            merge: Write = partial(merge_tombstones, keys=keys) if keys else append
+            tombstones = plan.tombstones if plan.tombstones is not None else _NO_TOMBSTONES
+            commit_offsets_with(self.tombstones, dts[self.tombstones.uri], tombstones, tomb.advance, [], merge)
         changed = sum(metrics.get(f"num_target_rows_{k}", 0) for k in ("inserted", "updated", "deleted"))
         return ApplyResult(
             changelog_rows=log_rows.num_rows if log_rows is not None else 0,
@@ -214,10 +220,10 @@ class DeltaTableSink:
             source = appended_rows(new_rows, now, partition)
             return _CurrentPlan(source, _partition_by(partition, source), source.num_rows, 0, 0, None)
         tomb, tomb_dt = pending[self.tombstones.uri], dts[self.tombstones.uri]
-        if new_rows.num_rows == 0 and tomb.rows.num_rows == 0:
-            # Only offsets move (a batch of Kafka tombstones or dead letters): nothing to fold, and such a
+        if not has_changes(new_rows) and not has_changes(tomb.rows):
+            # Only offsets move (Kafka tombstones, dead letters, truncates): nothing to fold, and such a
             # batch may not even carry the key columns.
-            return _CurrentPlan(new_rows, [], 0, 0, 0, tomb.rows)
+            return _CurrentPlan(new_rows.slice(0, 0), [], 0, 0, 0, tomb.rows.slice(0, 0))
         folded = fold_latest(new_rows, keys)
         tomb_deletes = folded.deletes
         if tomb.applied != current.applied:  # the two stopped at different offsets (a crash): fold its rows
@@ -261,25 +267,6 @@ class DeltaTableSink:
         metrics = dt.delete(f"{q(INGESTED_AT)} < '{horizon}'")
         return int(metrics["num_deleted_rows"])
 
-    def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:
-        if self.table.append_only:
-            return ()
-        if not key_columns:
-            # A batch of only Kafka tombstones or dead letters decodes no key; the tombstone table's
-            # schema (key columns + its own metadata columns) still knows it.
-            dt = self.tombstones.open()
-            if dt is not None:
-                stored = [n for n in stored_schema(dt).names if n not in {f.name for f in TOMBSTONE_FIELDS}]
-                if stored:
-                    return tuple(stored)
-        if not key_columns:
-            raise ConfigError(
-                f"tables[{self.table.name}].primary_key",
-                "the change events carry no key; declare `primary_key: []` for an append-only table or name "
-                "the key columns",
-            )
-        return tuple(key_columns)
-
     def _pending(self, dt: DeltaTable | None, rows: pa.Table, consumed: Mapping[int, int]) -> _Pending:
         applied = applied_versions(dt, self.topic, set(last_offsets(rows)) | set(consumed))
         new = drop_applied(rows, applied)
@@ -291,9 +278,9 @@ class DeltaTableSink:
         self, dt: DeltaTable | None, rows: pa.Table, checked: Sequence[str] | None = None
     ) -> pa.Table:
         """`rows` cast to the stored schema; raises SchemaChangeError for what the policy refuses."""
-        if dt is None:
-            return rows
-        stored = stored_schema(dt)
+        stored = stored_schema(dt) if dt is not None else None
+        if stored is None or not has_data_columns(stored):
+            return rows  # a new table (or one only offsets created) takes the batch's columns as they are
         incoming = rows.select(list(checked)).schema if checked is not None else rows.schema
         policy = self.table.schema_policy
         check_policy(diff_schemas(stored, incoming), policy, self.table.name)
@@ -304,6 +291,9 @@ class DeltaTableSink:
         if self._partition is None or dt is None:
             return self._partition
         return self._partition if self._partition.name in dt.metadata().partition_columns else None
+
+
+_NO_TOMBSTONES = pa.schema(TOMBSTONE_FIELDS).empty_table()
 
 
 def _partition_by(partition: DerivedPartition | None, source: pa.Table) -> list[str]:

@@ -168,18 +168,24 @@ def append(dt: DeltaTable, rows: pa.Table, *, advance: TxnAdvance) -> dict[str, 
     return {}
 
 
+def _evolve_first(dt: DeltaTable, lake_schema: pa.Schema) -> None:
+    """Add the columns (and struct fields) a MERGE source brings in a schema-only commit (no offsets).
+
+    Workaround: a delta-rs 1.6.6 MERGE with merge_schema=True nulls a struct column in the rows it copies
+    when that struct gains a field; an append evolves it correctly, so the MERGE finds nothing to evolve.
+    It also gives a table created by an offsets-only batch (no key known yet) its columns.
+    """
+    if diff_schemas(stored_schema(dt), lake_schema).added:
+        write_deltalake(dt, lake_schema.empty_table(), mode="append", schema_mode="merge")
+
+
 def merge_current(
     dt: DeltaTable, source: pa.Table, *, keys: Sequence[str], soft_deletes: bool, advance: TxnAdvance
 ) -> dict[str, int]:
     """The ORDER GUARD: a matched row changes only when the event is newer (`s.position > t.position`)."""
     flags = keep_stored_columns(source)
     columns = [c for c in source.column_names if c not in flags.values()]
-    lake_schema = _lake_schema(source)
-    if diff_schemas(stored_schema(dt), lake_schema).added:
-        # Workaround: a delta-rs 1.6.6 MERGE with merge_schema=True nulls a struct column in the rows it
-        # copies when that struct gains a field; an append evolves it correctly, so evolve first (a
-        # schema-only commit, no offsets) and let the MERGE find nothing left to evolve.
-        write_deltalake(dt, lake_schema.empty_table(), mode="append", schema_mode="merge")
+    _evolve_first(dt, _lake_schema(source))
     on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
     newer = f"s.{q(POSITION)} > t.{q(POSITION)}"
     is_delete = f"s.{q(OP)} = 'd'"
@@ -211,6 +217,7 @@ def merge_tombstones(
     dt: DeltaTable, source: pa.Table, *, keys: Sequence[str], advance: TxnAdvance
 ) -> dict[str, int]:
     """Upsert each key's last delete, guarded by position like the current table."""
+    _evolve_first(dt, source.schema)
     on = " AND ".join(f"t.{q(k)} = s.{q(k)}" for k in keys)
     props = advance.commit_properties()
     merger = dt.merge(source, on, source_alias="s", target_alias="t", commit_properties=props)

@@ -50,22 +50,31 @@ from cdc_project.adapters.iceberg_tables import (
 )
 from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import IcebergConfig, PartitionSpec, SinkKind, TableConfig
-from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
+from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, OP, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
-from cdc_project.core.errors import ConfigError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
     current_rows,
     data_columns,
+    has_data_columns,
     tombstone_rows,
 )
-from cdc_project.core.merge_plan import advance_to, drop_applied, drop_tombstoned, fold_latest, validate_batch
+from cdc_project.core.merge_plan import (
+    advance_to,
+    drop_applied,
+    drop_tombstoned,
+    fold_latest,
+    has_changes,
+    resolve_keys,
+    validate_batch,
+)
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX
 from cdc_project.core.upsert_plan import plan_upsert
 
 _BY_EVENT_DATE = PartitionSpec(column=EVENT_DATE, transform="identity")
+_NO_TOMBSTONES = pa.schema(TOMBSTONE_FIELDS).empty_table()
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,9 @@ class IcebergTableSink:
     ) -> ApplyResult:
         """Apply one batch of change events of this sink's topic to every table, each exactly once (see
         DeltaTableSink.apply for `consumed_through`)."""
-        keys = self._keys(key_columns)
+        tombs = None if self.table.append_only else self.tombstones.open()
+        stored_keys = stored_schema(tombs) if tombs is not None else None
+        keys = resolve_keys(self.table.name, self.table.append_only, key_columns, stored_keys, rows)
         consumed = dict(consumed_through or {})
         validate_batch(rows, self.topic, consumed)
         rows = to_delta_compatible(rows)  # the same lake types as Delta: one representation across sinks
@@ -162,8 +173,9 @@ class IcebergTableSink:
             self.current, opened, pending, plan.source, self.table.partition_by, keys
         )
         staged_tombs = _Staged(None)
-        if keys:
-            staged_tombs = self._stage(self.tombstones, opened, pending, plan.tombstones, None, keys)
+        if not self.table.append_only:  # no key yet (only truncates so far): an offsets-only append
+            tombstones = plan.tombstones if plan.tombstones is not None else _NO_TOMBSTONES
+            staged_tombs = self._stage(self.tombstones, opened, pending, tombstones, None, keys)
         log_version = _commit(staged_log)
         failpoints.hit("after_changelog_commit")  # crash tests: changelog ahead of current state
         current_version = _commit(staged_current)
@@ -222,13 +234,12 @@ class IcebergTableSink:
             return _CurrentPlan(source, source.num_rows, 0, 0, None)
         soft = self.table.deletes == "soft"
         tomb, tomb_table = pending[self.tombstones.identifier], opened[self.tombstones.identifier]
-        if new_rows.num_rows == 0 and tomb.rows.num_rows == 0:
-            # Only offsets move (Kafka tombstones or dead letters): such a batch may lack the key columns.
-            has_keys = all(k in new_rows.column_names for k in keys)
-            no_tombstones = (
-                tombstone_rows(new_rows, keys, now) if has_keys else pa.schema(TOMBSTONE_FIELDS).empty_table()
-            )
-            source = current_rows(new_rows, now, soft_deletes=soft, partition=None)
+        if not has_changes(new_rows) and not has_changes(tomb.rows):
+            # Only offsets move (Kafka tombstones, dead letters, truncates): such a batch may lack the keys.
+            nothing = new_rows.filter(pc.not_equal(new_rows[OP], "t"))
+            has_keys = all(k in nothing.column_names for k in keys)
+            no_tombstones = tombstone_rows(nothing, keys, now) if has_keys else _NO_TOMBSTONES
+            source = current_rows(nothing, now, soft_deletes=soft, partition=None)
             return _CurrentPlan(source, 0, 0, 0, no_tombstones)
         folded = fold_latest(new_rows, keys)
         tomb_deletes = folded.deletes
@@ -287,25 +298,6 @@ class IcebergTableSink:
             )
         return count
 
-    def _keys(self, key_columns: Sequence[str]) -> tuple[str, ...]:
-        if self.table.append_only:
-            return ()
-        if not key_columns:
-            # A batch of only Kafka tombstones or dead letters decodes no key; the tombstone table's
-            # schema (key columns + its own metadata columns) still knows it.
-            table = self.tombstones.open()
-            if table is not None:
-                meta = {f.name for f in TOMBSTONE_FIELDS}
-                stored = [n for n in stored_schema(table).names if n not in meta]
-                if stored:
-                    return tuple(stored)
-            raise ConfigError(
-                f"tables[{self.table.name}].primary_key",
-                "the change events carry no key; declare `primary_key: []` for an append-only table or name "
-                "the key columns",
-            )
-        return tuple(key_columns)
-
     def _pending(self, table: Table | None, rows: pa.Table, consumed: Mapping[int, int]) -> _Pending:
         applied = committed(table, self.topic)
         new = drop_applied(rows, applied)
@@ -316,9 +308,9 @@ class IcebergTableSink:
         self, table: Table | None, rows: pa.Table, checked: Sequence[str] | None = None
     ) -> pa.Table:
         """`rows` cast to the stored schema; raises SchemaChangeError for what the policy refuses."""
-        if table is None:
-            return rows
-        stored = stored_schema(table)
+        stored = stored_schema(table) if table is not None else None
+        if stored is None or not has_data_columns(stored):
+            return rows  # a new table (or one only offsets created) takes the batch's columns as they are
         incoming = rows.select(list(checked)).schema if checked is not None else rows.schema
         policy = self.table.schema_policy
         check_policy(diff_schemas(stored, incoming), policy, self.table.name)

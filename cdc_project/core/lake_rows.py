@@ -42,6 +42,12 @@ def data_columns(rows: pa.Table) -> list[str]:
     return [name for name in rows.column_names if name not in META_NAMES and not name.startswith(derived)]
 
 
+def has_data_columns(schema: pa.Schema) -> bool:
+    """False for a table an offsets-only batch created before any row told it its columns."""
+    derived = (KEEP_STORED_PREFIX, PARTITION_COLUMN_PREFIX)
+    return any(n not in META_NAMES and not n.startswith(derived) for n in schema.names)
+
+
 def _constant(value: datetime, n: int) -> pa.Array:
     return pc.fill_null(pa.nulls(n, _UTC_US), pa.scalar(value, _UTC_US))
 

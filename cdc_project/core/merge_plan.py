@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from cdc_project.core.columns import (
     META_FIELDS,
+    TOMBSTONE_FIELDS,
     OFFSET,
     OP,
     PARTITION,
@@ -31,7 +32,7 @@ from cdc_project.core.columns import (
     UNAVAILABLE,
     VALID_OPS,
 )
-from cdc_project.core.errors import KeyColumnsError, MixedTopicsError
+from cdc_project.core.errors import ConfigError, KeyColumnsError, MixedTopicsError
 from cdc_project.core.unavailable import resolve_unavailable
 
 _ROW = "__cdc_row"  # scratch column: row number in position order; never leaves this module
@@ -169,3 +170,34 @@ def drop_tombstoned(
     row_number = pa.array(range(upserts.num_rows), pa.int64())
     keep = pc.invert(pc.is_in(row_number, value_set=dropped))
     return upserts.filter(keep), len(dropped)
+
+
+def has_changes(rows: pa.Table) -> bool:
+    """True when `rows` hold a change to some key (c/u/r/d), not only truncates."""
+    return rows.num_rows > 0 and not pc.all(pc.equal(rows[OP], "t")).as_py()
+
+
+def resolve_keys(
+    table: str, append_only: bool, key_columns: Sequence[str], stored_tombstones: pa.Schema | None, rows: pa.Table
+) -> tuple[str, ...]:
+    """The key columns a sink folds by; () for a keyless table, or for a batch that needs none.
+
+    A batch of only Kafka tombstones, dead letters or truncates decodes no key: the tombstone table's stored
+    schema (key columns + TOMBSTONE_FIELDS) still knows it, and a batch without changes needs no key at all
+    (even as a table's first batch), so its offsets commit instead of blocking the stream.
+    """
+    if append_only:
+        return ()
+    if key_columns:
+        return tuple(key_columns)
+    meta = {f.name for f in TOMBSTONE_FIELDS}
+    stored = [n for n in stored_tombstones.names if n not in meta] if stored_tombstones is not None else []
+    if stored:
+        return tuple(stored)
+    if not has_changes(rows):
+        return ()
+    raise ConfigError(
+        f"tables[{table}].primary_key",
+        "the change events carry no key; declare `primary_key: []` for an append-only table or name the key "
+        "columns",
+    )

@@ -338,3 +338,19 @@ def test_sink_without_changelog_keeps_the_same_state_and_offsets(make_sink: Make
     assert result.committed == sink.committed_offsets() == {0: 2, 1: 1}
     again = sink.apply(make_rows(BATCH), ["id"])
     assert again.current_version is None
+
+
+@pytest.mark.parametrize("first_batch", [True, False])
+def test_sink_truncate_only_batch_commits_its_offset_and_keeps_rows(make_sink: MakeSink, first_batch: bool) -> None:
+    """A truncate decodes to a row with meta columns only (no data, no key): it goes to the changelog, the
+    current table keeps its rows (documented), and its offset commits - as a table's first batch too."""
+    sink = make_sink()
+    offset = 0
+    if not first_batch:
+        sink.apply(make_rows([("c", 1, "a", "01", 0, 0)]), ["id"])
+        offset = 1
+    truncate = make_rows([("t", None, None, f"{offset + 2:02d}", 0, offset)]).drop_columns(["id", "name"])
+    result = sink.apply(truncate, [], consumed_through={0: offset})
+    assert result.committed == sink.committed_offsets() == {0: offset}
+    assert result.changelog_rows == 1
+    assert names(sink) == ({} if first_batch else {1: "a"})
