@@ -27,9 +27,10 @@ from cdc_project.adapters.table_sink import ApplyResult, TableSink
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
-from cdc_project.core.errors import OffsetRegressionError, SchemaChangeError
+from cdc_project.core.errors import OffsetRegressionError
 from cdc_project.core.events import DecodedBatch, RawMessage, decode_batch
 from cdc_project.core.offsets import OffsetPlan
+from cdc_project.refused_writes import apply_or_dead_letter
 
 
 @dataclass(frozen=True)
@@ -153,18 +154,13 @@ def apply_messages(
     # The decoder does not know the table's name; dead letters are queried by it.
     letters = [dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters]
     _write_letters(config, letters)
-    rows = decoded.rows
-    try:
-        result = sink.apply(rows, decoded.key_columns, consumed_through=consumed_through)
-    except SchemaChangeError as exc:
-        # The whole batch is refused loudly: every row goes to dead letters with the reason, and the
-        # offsets advance through an empty apply so later batches (after a fix) are not blocked.
-        refused = _schema_letters(messages, exc, table.name, sink.kind)
-        _write_letters(config, refused)
-        letters += refused
-        offsets_only = rows.select([c for c in rows.column_names if c in columns.META_NAMES]).slice(0, 0)
-        result = sink.apply(offsets_only, decoded.key_columns, consumed_through=consumed_through)
-    return Applied(decoded, result, len(letters))
+    # What the sink refuses for good (a schema its policy forbids, rows its storage cannot hold) goes to
+    # dead letters and the offsets move on, so later batches (after a fix) are not blocked.
+    result, refused = apply_or_dead_letter(
+        sink, decoded.rows, decoded.key_columns, messages, consumed_through, table.name,
+        lambda found: _write_letters(config, found),
+    )
+    return Applied(decoded, result, len(letters) + len(refused))
 
 
 def _write_letters(config: PipelineConfig, letters: list[DeadLetter]) -> None:
@@ -175,9 +171,3 @@ def _write_letters(config: PipelineConfig, letters: list[DeadLetter]) -> None:
             table_name=config.lake.dead_letter_table,
             storage_options=config.lake.resolved_storage_options() or None,
         )
-
-
-def _schema_letters(
-    messages: list[RawMessage], exc: SchemaChangeError, table: str, sink: SinkKind
-) -> list[DeadLetter]:
-    return [DeadLetter.from_schema_change(m, exc, table=table, sink=sink) for m in messages if m.value is not None]

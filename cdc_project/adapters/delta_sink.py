@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from cdc_project.adapters.table_sink import ApplyResult
+from cdc_project import failpoints
 from cdc_project.adapters.delta_tables import (
     LakeTable,
     TxnAdvance,
@@ -47,7 +47,7 @@ from cdc_project.adapters.delta_tables import (
     read_tombstones,
     stored_schema,
 )
-from cdc_project import failpoints
+from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
@@ -61,12 +61,12 @@ from cdc_project.core.lake_rows import (
 )
 from cdc_project.core.merge_plan import (
     advance_to,
-    has_changes,
-    resolve_keys,
     drop_applied,
     drop_tombstoned,
     fold_latest,
+    has_changes,
     last_offsets,
+    resolve_keys,
     validate_batch,
 )
 from cdc_project.core.partitioning import DerivedPartition

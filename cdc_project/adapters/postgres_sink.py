@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2.extensions import cursor as Cursor  # noqa: N812
@@ -47,8 +48,14 @@ from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import PostgresSinkConfig, SinkKind, TableConfig
 from cdc_project.core import pg_merge_sql as dml
 from cdc_project.core.columns import DELETED, OP, TOMBSTONE_FIELDS
-from cdc_project.core.errors import ConfigError
-from cdc_project.core.lake_rows import appended_rows, changelog_rows, current_rows, data_columns, tombstone_rows
+from cdc_project.core.errors import ConfigError, RowsRefusedError
+from cdc_project.core.lake_rows import (
+    appended_rows,
+    changelog_rows,
+    current_rows,
+    data_columns,
+    tombstone_rows,
+)
 from cdc_project.core.merge_plan import advance_to, drop_applied, fold_latest, validate_batch
 from cdc_project.core.pg_ddl import Evolution, create_stage, evolve, ident, qualified
 from cdc_project.core.pg_types import to_pg_compatible
@@ -113,6 +120,15 @@ class PostgresTableSink:
         consumed = dict(consumed_through or {})
         validate_batch(rows, self.topic, consumed)
         rows = to_pg_compatible(rows)
+        try:
+            return self._apply(rows, key_columns, consumed)
+        except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+            # SQLSTATE classes 22 (data exception) and 23 (integrity): the server refuses these rows for
+            # good (a NUL in text, a null key); the transaction is gone, nothing of the batch is committed.
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            raise RowsRefusedError(self.kind, self.table.name, reason) from exc
+
+    def _apply(self, rows: pa.Table, key_columns: Sequence[str], consumed: dict[int, int]) -> ApplyResult:
         now = datetime.now(UTC)
         with session(self.config) as conn, conn.cursor() as cur:
             ensure_bootstrap(cur, self.schema)

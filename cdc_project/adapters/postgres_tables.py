@@ -19,7 +19,15 @@ from psycopg2.extensions import cursor as Cursor  # noqa: N812
 
 from cdc_project.config import PostgresSinkConfig
 from cdc_project.core import pg_merge_sql as dml
-from cdc_project.core.pg_ddl import OFFSETS_TABLE, SCHEMAS_TABLE, Evolution, bootstrap, create_table, ident, qualified
+from cdc_project.core.pg_ddl import (
+    OFFSETS_TABLE,
+    SCHEMAS_TABLE,
+    Evolution,
+    bootstrap,
+    create_table,
+    ident,
+    qualified,
+)
 from cdc_project.core.pg_types import pg_type
 from cdc_project.core.pg_values import arrow_column, copy_csv
 

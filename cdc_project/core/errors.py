@@ -109,7 +109,17 @@ class KeyColumnsError(CdcError):
         )
 
 
-class SchemaChangeError(CdcError):
+class WriteRefusedError(CdcError):
+    """A sink refuses data for good: retrying cannot help, so the messages go to the dead-letter table and
+    the stream moves on (batch.apply_messages). Not for transient failures (a lost connection), which fail
+    the run so that it is retried."""
+
+
+class BatchRefusedError(WriteRefusedError):
+    """The batch's shape (its schema) is refused: every message of the batch is dead-lettered."""
+
+
+class SchemaChangeError(BatchRefusedError):
     """A schema change the table's policy refuses (e.g. a narrowing type change under `evolve`)."""
 
     def __init__(self, table: str, column: str, stored: str, incoming: str, policy: str) -> None:
@@ -161,7 +171,7 @@ class ServiceUnhealthyError(CdcError):
         super().__init__(f"service {service!r} is not healthy; see {log_file}. Last lines:\n{tail}")
 
 
-class UnsupportedLakeTypeError(CdcError):
+class UnsupportedLakeTypeError(BatchRefusedError):
     """An Arrow column type has no Delta Lake equivalent; add a rule to core/delta_types.py."""
 
     def __init__(self, column: str, arrow_type: str) -> None:
@@ -185,7 +195,7 @@ class MessageFileError(CdcError):
         )
 
 
-class UnsupportedPostgresTypeError(CdcError):
+class UnsupportedPostgresTypeError(BatchRefusedError):
     """An Arrow column type has no PostgreSQL column type; add a rule to core/pg_types.py."""
 
     def __init__(self, column: str, arrow_type: str) -> None:
@@ -197,7 +207,7 @@ class UnsupportedPostgresTypeError(CdcError):
         )
 
 
-class IdentifierTooLongError(CdcError):
+class IdentifierTooLongError(BatchRefusedError):
     """A PostgreSQL identifier exceeds 63 bytes: the server would silently truncate it (and collide)."""
 
     def __init__(self, identifier: str, limit: int) -> None:
@@ -207,4 +217,18 @@ class IdentifierTooLongError(CdcError):
             f"PostgreSQL identifier {identifier!r} is {len(identifier.encode())} bytes; the server truncates "
             f"names to {limit} bytes, so two tables could collide. Use a shorter postgres_sink.schema_prefix "
             "or source name, or rename the table or column"
+        )
+
+
+class RowsRefusedError(WriteRefusedError):
+    """Some rows of a batch are refused by the sink's storage (a constraint, a value it cannot hold, e.g. a
+    NUL character in PostgreSQL text): the batch is split until the refused messages are isolated."""
+
+    def __init__(self, sink: str, table: str, reason: str) -> None:
+        self.sink = sink
+        self.table = table
+        self.reason = reason
+        super().__init__(
+            f"the {sink} sink refused rows of {table}: {reason}; the refused messages went to the dead-letter "
+            "table with stage 'write'. Fix the data or the target table and replay them with `cdc apply`"
         )

@@ -15,7 +15,7 @@ tens of milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -23,11 +23,11 @@ import pyarrow.compute as pc
 
 from cdc_project.core.columns import (
     META_FIELDS,
-    TOMBSTONE_FIELDS,
     OFFSET,
     OP,
     PARTITION,
     POSITION,
+    TOMBSTONE_FIELDS,
     TOPIC,
     UNAVAILABLE,
     VALID_OPS,
@@ -113,18 +113,7 @@ def fold_latest(rows: pa.Table, key_columns: Sequence[str]) -> FoldedBatch:
 
 def drop_applied(rows: pa.Table, committed: Mapping[int, int]) -> pa.Table:
     """Rows not yet applied: offset > committed[partition]; a partition missing from `committed` is new."""
-    if not committed or rows.num_rows == 0:
-        return rows
-    masks = [
-        pc.and_(
-            pc.equal(rows[PARTITION], pa.scalar(partition, pa.int32())), pc.less_equal(rows[OFFSET], offset)
-        )
-        for partition, offset in committed.items()
-    ]
-    applied = masks[0]
-    for mask in masks[1:]:
-        applied = pc.or_(applied, mask)
-    return rows.filter(pc.invert(applied))
+    return rows_through(rows, committed)[1]
 
 
 def last_offsets(rows: pa.Table) -> dict[int, int]:
@@ -133,6 +122,34 @@ def last_offsets(rows: pa.Table) -> dict[int, int]:
         return {}
     grouped = rows.select([PARTITION, OFFSET]).group_by(PARTITION).aggregate([(OFFSET, "max")])
     return dict(zip(grouped[PARTITION].to_pylist(), grouped[f"{OFFSET}_max"].to_pylist(), strict=True))
+
+
+def last_offsets_of(coordinates: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """The highest offset per partition among (partition, offset) pairs."""
+    last: dict[int, int] = {}
+    for partition, offset in coordinates:
+        last[partition] = max(last.get(partition, -1), offset)
+    return last
+
+
+def rows_through(rows: pa.Table, through: Mapping[int, int]) -> tuple[pa.Table, pa.Table]:
+    """Split `rows` into those at or below `through[partition]` (a partition it omits: none) and the rest.
+
+    With messages in Kafka order, the rows of a prefix of the messages are exactly the rows through the
+    prefix's last offsets, since each partition's offsets rise along the batch.
+    """
+    if rows.num_rows == 0:
+        return rows, rows
+    masks = [
+        pc.and_(pc.equal(rows[PARTITION], pa.scalar(p, pa.int32())), pc.less_equal(rows[OFFSET], o))
+        for p, o in through.items()
+    ]
+    if not masks:
+        return rows.slice(0, 0), rows
+    inside = masks[0]
+    for mask in masks[1:]:
+        inside = pc.or_(inside, mask)
+    return rows.filter(inside), rows.filter(pc.invert(inside))
 
 
 def advance_to(
