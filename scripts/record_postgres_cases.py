@@ -1,4 +1,4 @@
-"""Record real Debezium 3.6 PostgreSQL change events as case files (a developer tool; tests only read its output).
+"""Record real Debezium 3.6 PostgreSQL change events as case files (a developer tool; tests read its output).
 
 Each variant creates a fresh database with a table holding every PostgreSQL type the connector maps, takes
 an initial snapshot, then streams inserts, updates (one leaving a TOASTed column unchanged), a delete with its
@@ -84,7 +84,8 @@ insert into public.alltypes values (
     -12345678.91, 3.14159265358979323846264338327950288, 1234.56,
     true, 'ab', 'varchar', 'héllo wörld', 'CaseText',
     '\\x00ff10'::bytea, '2026-11-22', '12:00:01.123456', '23:59:59.999', '10:15:30.25+02',
-    '2026-11-22 14:57:09.457559', '1969-07-20 20:17:40.123', '2026-11-22 16:57:09.457559+02', '1 year 2 months 3 days 04:05:06.78',
+    '2026-11-22 14:57:09.457559', '1969-07-20 20:17:40.123', '2026-11-22 16:57:09.457559+02',
+    '1 year 2 months 3 days 04:05:06.78',
     'c88f116d-7161-4809-b188-582db688d324', '{"a": [1, 2]}', '{"b": {"c": null}}', '<r><x>1</x></r>',
     '192.168.0.1', '10.0.0.0/8', '08:00:2b:01:02:03',
     B'101', B'1101', '{1,NULL,3}', '{"x","y z"}', '(1.5,-2.5)',
@@ -108,7 +109,9 @@ def streaming_dml(dsn: str) -> None:
         # c_big_text is not touched: pgoutput sends no value and Debezium writes its placeholder
         cur.execute("update public.alltypes set c_smallint = 7, c_text = 'after toast' where id = 3")
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("update public.alltypes set c_numeric = 0.01, c_timestamptz = '1960-01-01 00:00:00Z' where id = 1")
+        cur.execute(
+            "update public.alltypes set c_numeric = 0.01, c_timestamptz = '1960-01-01 00:00:00Z' where id = 1"
+        )
         cur.execute("insert into public.pair values (1, 'x', 10), (1, 'y', 11)")
         cur.execute("update public.pair set v = 12 where a = 1 and b = 'x'")
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
@@ -123,7 +126,10 @@ def prepare(settings: Any, database: str, slot: str) -> str:
     admin = psycopg2.connect(postgres.dsn(settings, "postgres"))
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s", (slot,))
+        cur.execute(
+            "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = %s",
+            (slot,),
+        )
         cur.execute(f"drop database if exists {database}")
         cur.execute(f"create database {database}")
     admin.close()
@@ -202,7 +208,9 @@ def record(variant: str) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     for variant in parser.parse_args().variants:
         print(f"recorded {record(variant)}", flush=True)

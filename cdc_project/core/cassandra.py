@@ -51,8 +51,8 @@ def row_of(payload: Mapping[str, Any], snapshot: bool) -> tuple[str, dict[str, A
     if raw_op == "r":
         start, end = after.get(".range_start"), after.get(".range_end")
         raise DecodeError(
-            f"range tombstone from {start!r} to {end!r} deletes a clustering range; the lake merges by key and "
-            "cannot apply it. Delete the range in the lake by hand, or re-snapshot the table"
+            f"range tombstone from {start!r} to {end!r} deletes a clustering range; the lake merges by key "
+            "and cannot apply it. Delete the range in the lake by hand, or re-snapshot the table"
         )
     op = _OPS.get(raw_op)  # type: ignore[arg-type]
     if op is None:

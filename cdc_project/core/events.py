@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby, repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,14 +26,14 @@ import pyarrow.compute as pc
 from cdc_project.core import columns as meta
 from cdc_project.core import mongodb
 from cdc_project.core.dead_letters import DeadLetter
-from cdc_project.core.envelope import PLACEHOLDER, SCHEMALESS_PLACEHOLDERS, Event, Ignored, Plan, Reader
-from cdc_project.core.envelope import declared_plan, parse_key, read_events
-from cdc_project.core.errors import BatchSchemaConflictError, DecodeError
-from cdc_project.core.errors import KeyColumnsError, MixedTopicsError
+from cdc_project.core.envelope import Event, Ignored, Reader, parse_key, read_events
+from cdc_project.core.errors import BatchSchemaConflictError, DecodeError, KeyColumnsError, MixedTopicsError
+from cdc_project.core.plans import PLACEHOLDER, SCHEMALESS_PLACEHOLDERS, Plan, declared_plan
 from cdc_project.core.type_mapping import ARROW_ERRORS, BinaryMode, ConnectSchema, inferred_array, typed_array
 
 if TYPE_CHECKING:  # core stays importable without pydantic/yaml, which cdc_project.config pulls in
     from cdc_project.config import SourceKind
+
 
 @dataclass(frozen=True)
 class RawMessage:
@@ -45,6 +45,7 @@ class RawMessage:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int | None = None
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -58,6 +59,7 @@ class DecodeOptions:
 
     declared: Mapping[str, ConnectSchema | str] | None = None
     binary_handling_mode: BinaryMode = "bytes"
+
 
 @dataclass(frozen=True)
 class DecodedBatch:
@@ -76,6 +78,7 @@ class DecodedBatch:
     skipped: int
     ignored: tuple[Ignored, ...] = field(default=())
 
+
 _GET: Any = dict.get  # map(dict.get, rows, repeat(name)) extracts a column without a Python-level loop
 
 
@@ -85,6 +88,7 @@ class _Segment:  # consecutive events decoded under one plan, as Arrow columns
     fields: tuple[pa.Field, ...]
     arrays: tuple[pa.Array, ...]
     unavailable: tuple[list[str] | None, ...]
+
 
 def _blank_placeholders(raw: list[Any], name: str, shapes: tuple[Any, ...], unavailable: list[Any]) -> bool:
     """Null the placeholder values of one column in place, listing the column as unavailable in their rows."""
@@ -97,7 +101,9 @@ def _blank_placeholders(raw: list[Any], name: str, shapes: tuple[Any, ...], unav
     return True
 
 
-_PLACEHOLDER_TEXTS = pa.array([*(p for p in SCHEMALESS_PLACEHOLDERS if isinstance(p, str)), f'["{PLACEHOLDER}"]'])
+_PLACEHOLDER_TEXTS = pa.array(
+    [*(p for p in SCHEMALESS_PLACEHOLDERS if isinstance(p, str)), f'["{PLACEHOLDER}"]']
+)
 _PLACEHOLDER_LIST_LENGTHS = pa.array(sorted({len(p) for p in SCHEMALESS_PLACEHOLDERS if isinstance(p, list)}))
 
 
@@ -117,6 +123,7 @@ def _inferred_column(raw: list[Any], name: str, unavailable: list[Any]) -> pa.Ar
                 return inferred_array(raw)
     return array
 
+
 def _column_names(rows: list[Mapping[str, Any]]) -> list[str]:
     """Every key of `rows` in first-seen order; the union is taken in C, the order only looked for when
     some row has a key the first lacks (a rare schema change within schemaless events)."""
@@ -132,7 +139,9 @@ def _column_names(rows: list[Mapping[str, Any]]) -> list[str]:
     return names
 
 
-def _build_segment(plan: Plan | None, events: list[Event], family: str, bad: dict[int, Exception]) -> _Segment | None:
+def _build_segment(
+    plan: Plan | None, events: list[Event], family: str, bad: dict[int, Exception]
+) -> _Segment | None:
     """Arrow columns of `events`, or None with `bad` (input index -> error) naming the events to drop."""
     rows = [event[5] for event in events]
     n = len(rows)
@@ -166,6 +175,7 @@ def _build_segment(plan: Plan | None, events: list[Event], family: str, bad: dic
         return None
     return _Segment(tuple(events), tuple(fields), tuple(arrays), tuple(unavailable))
 
+
 def _segments(events: list[Event], family: str, bad: dict[int, Exception]) -> list[_Segment]:
     """Split at every plan change; within a plan, drop events with unconvertible values and rebuild."""
     segments = []
@@ -178,6 +188,7 @@ def _segments(events: list[Event], family: str, bad: dict[int, Exception]) -> li
                 break
             run = [event for event in run if event[0] not in bad]
     return segments
+
 
 def _conform(segment: _Segment, schema: pa.Schema) -> list[pa.Array]:
     """The segment's columns in the batch schema: nulls where it lacks a column, older types cast."""
@@ -195,6 +206,7 @@ def _conform(segment: _Segment, schema: pa.Schema) -> list[pa.Array]:
         arrays.append(array)
     return arrays
 
+
 def key_columns_of(key: bytes | None) -> tuple[str, ...]:
     """Key column names from a Debezium key: its schema's fields, or a schemaless key's own names."""
     if key is None:
@@ -206,16 +218,20 @@ def key_columns_of(key: bytes | None) -> tuple[str, ...]:
         raise DecodeError(f"the message key is {type(payload).__name__}, not a JSON object")
     return tuple(payload)
 
-def _latest_key_columns(keys: list[bytes | None]) -> tuple[str, ...]:
+
+def _latest_key_columns(latest_first: Iterator[bytes | None]) -> tuple[str, ...]:
     # An unreadable key falls back to an earlier event's rather than stalling the partition on one message.
-    for key in reversed(keys):
+    seen = False
+    for key in latest_first:
+        seen = True
         try:
             return key_columns_of(key)
         except (DecodeError, ValueError, TypeError, KeyError):
             continue
-    if keys:
+    if seen:
         raise DecodeError("no key of this batch's change events is readable JSON")
     return ()
+
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
@@ -239,13 +255,17 @@ def decode_batch(
 ) -> DecodedBatch:
     """Decode one table's messages; heartbeats, transaction metadata and tombstones may be mixed in."""
     options = options or DecodeOptions()
-    declared = None if options.declared is None else declared_plan(options.declared, options.binary_handling_mode)
+    declared = (
+        None if options.declared is None else declared_plan(options.declared, options.binary_handling_mode)
+    )
     reader = Reader.for_kind(source_kind, options.binary_handling_mode, declared)
     with _collector_paused():
         return _decode(messages, reader, key_override)
 
 
-def _decode(messages: Sequence[RawMessage], reader: Reader, key_override: Sequence[str] | None) -> DecodedBatch:
+def _decode(
+    messages: Sequence[RawMessage], reader: Reader, key_override: Sequence[str] | None
+) -> DecodedBatch:
     events, letters, ignored = read_events(messages, reader)
     topics = {messages[event[0]].topic for event in events}
     if len(topics) > 1:
@@ -276,24 +296,27 @@ def _decode(messages: Sequence[RawMessage], reader: Reader, key_override: Sequen
     for i, event in enumerate(kept):
         if event[6]:  # a partial row: every column it does not carry is unchanged, not null
             row = event[5]
-            unavailable[i] = [*(unavailable[i] or ()), *(name for name in schema.names if name not in row)] or None
+            unavailable[i] = [
+                *(unavailable[i] or ()),
+                *(name for name in schema.names if name not in row),
+            ] or None
 
-    origins = [messages[event[0]] for event in kept]
-    _, _, ops, positions, commit_times, _, _ = zip(*kept) if kept else ((),) * 7
+    indices, _, ops, positions, commit_times, _, _ = zip(*kept) if kept else ((),) * 7
+    origins = list(map(messages.__getitem__, indices))
     meta_values: list[Sequence[Any]] = [
         ops,
         positions,
         commit_times,
         [origins[0].topic] * len(origins) if origins else [],  # one topic per batch, checked above
-        [m.partition for m in origins],
-        [m.offset for m in origins],
+        list(map(attrgetter("partition"), origins)),
+        list(map(attrgetter("offset"), origins)),
     ]
     fields = [*schema, *meta.META_FIELDS]
     columns: list[pa.Array | pa.ChunkedArray] = [
         *(pa.chunked_array(column, type=field_.type) for column, field_ in zip(chunks, schema)),
         *(pa.array(values, type=field_.type) for values, field_ in zip(meta_values, meta.META_FIELDS)),
     ]
-    if any(names is not None for names in unavailable):
+    if unavailable.count(None) != len(unavailable):
         fields.append(meta.UNAVAILABLE_FIELD)
         columns.append(pa.array(unavailable, type=meta.UNAVAILABLE_FIELD.type))
 
@@ -305,7 +328,7 @@ def _decode(messages: Sequence[RawMessage], reader: Reader, key_override: Sequen
     elif reader.family == "mongodb":
         key_columns = mongodb.KEY_COLUMNS if kept else ()
     else:  # the latest row event's key schema; truncates carry no key and say nothing about it
-        key_columns = _latest_key_columns([messages[e[0]].key for e in kept if e[2] != "t"])
+        key_columns = _latest_key_columns(messages[e[0]].key for e in reversed(kept) if e[2] != "t")
     return DecodedBatch(
         rows=pa.Table.from_arrays(columns, schema=pa.schema(fields)),
         key_columns=key_columns,

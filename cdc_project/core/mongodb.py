@@ -36,6 +36,7 @@ import orjson
 import pyarrow as pa
 
 from cdc_project.core.errors import DecodeError, ValueConversionError
+from cdc_project.core.type_mapping import settle_nulls
 
 ID = "_id"
 KEY_COLUMNS = (ID,)
@@ -81,7 +82,6 @@ def _date_us(value: Mapping[str, Any]) -> int:
     if isinstance(body, str):
         return (datetime.fromisoformat(body) - _EPOCH) // _US  # relaxed: ISO-8601 with offset
     return int(body) * 1000  # legacy strict: milliseconds
-
 
 
 def _text(value: Any) -> str:
@@ -187,7 +187,9 @@ def unify(a: pa.DataType | None, b: pa.DataType | None) -> pa.DataType | None:
         return a
     if pa.types.is_integer(a) and pa.types.is_integer(b):
         return _INT64
-    if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (pa.types.is_integer(b) or pa.types.is_floating(b)):
+    if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (
+        pa.types.is_integer(b) or pa.types.is_floating(b)
+    ):
         return _FLOAT64
     if pa.types.is_struct(a) and pa.types.is_struct(b) and a not in (_REGEX, _BSON_TIMESTAMP):
         fields = {f.name: f.type for f in a}
@@ -199,24 +201,15 @@ def unify(a: pa.DataType | None, b: pa.DataType | None) -> pa.DataType | None:
     return _STRING
 
 
-def _settle(t: pa.DataType) -> pa.DataType:
-    """Null types left by all-null fields become string: lake formats cannot store Arrow null."""
-    if t == _NULL:
-        return _STRING
-    if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, _settle(f.type)) for f in t])
-    if pa.types.is_list(t):
-        return pa.list_(_settle(t.value_type))
-    return t
-
-
 def convert(value: Any, t: pa.DataType) -> Any:
     """An extended JSON value as the Python value `pa.array(type=t)` takes; t comes from unify()."""
     if value is None:
         return None
+    kind = _wrapper(value)
+    if kind == "$undefined":
+        return None
     if t == _STRING:
         return _text(value)
-    kind = _wrapper(value)
     if kind is not None:
         converted = _WRAPPERS[kind][1](value)
         if t == _FLOAT64 and converted is not None:
@@ -235,7 +228,7 @@ def column_array(raw: list[Any], name: str) -> tuple[pa.Array | None, dict[int, 
     inferred: pa.DataType | None = None
     for value in raw:
         inferred = unify(inferred, infer(value))
-    t = _settle(_NULL if inferred is None else inferred)
+    t = settle_nulls(_NULL if inferred is None else inferred)
     values: list[Any] = []
     bad: dict[int, Exception] = {}
     for row, value in enumerate(raw):
@@ -270,7 +263,11 @@ def update_row(description: Any, document_id: Any) -> dict[str, Any]:
     truncated = description.get("truncatedArrays") or []
     nested = [path for path in [*fields, *removed] if "." in path]
     if truncated or nested:
-        what = f"truncates array {truncated[0].get('field')!r}" if truncated else f"changes nested path {nested[0]!r}"
+        what = (
+            f"truncates array {truncated[0].get('field')!r}"
+            if truncated
+            else f"changes nested path {nested[0]!r}"
+        )
         raise DecodeError(
             f"updateDescription {what} of document {document_id!r}; without the full document the lake "
             "cannot apply it to whole columns. Capture with capture.mode=change_streams_update_full and "

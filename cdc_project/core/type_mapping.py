@@ -285,11 +285,22 @@ def typed_array(
     return (None, bad) if bad else (array, bad)
 
 
+def settle_nulls(t: pa.DataType) -> pa.DataType:
+    """`t` with every Arrow null type (all values null, so far) as string: lake formats cannot store null."""
+    if pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, settle_nulls(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(settle_nulls(t.value_type))
+    return t
+
+
 def inferred_array(raw: list[Any]) -> pa.Array:
     """Values without a schema (schemas.enable=false): Arrow's inference, JSON text when types are mixed."""
     try:
         array = pa.array(raw)
     except ARROW_ERRORS:
         array = pa.array([v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in raw])
-    # An all-null column infers Arrow type null, which lake formats cannot store.
-    return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+    settled = settle_nulls(array.type)  # an all-null column or struct field infers Arrow type null
+    return array if settled == array.type else array.cast(settled)

@@ -152,7 +152,9 @@ def test_position_for_cassandra_orders_by_write_time_then_commit_log() -> None:
         ("cassandra", {"ts_us": 1_795_359_434_000_000, "file": "CommitLog-7-1.log", "pos": 2**31}, 50),
     ],
 )
-def test_position_for_has_a_fixed_width_per_kind(kind: SourceKind, source: dict[str, Any], width: int) -> None:
+def test_position_for_has_a_fixed_width_per_kind(
+    kind: SourceKind, source: dict[str, Any], width: int
+) -> None:
     position = position_for(kind, source)
     assert len(position) == width
     assert position.isdigit()

@@ -112,7 +112,12 @@ CASES = [
         pa.timestamp("us", tz="UTC"),
         datetime(2026, 11, 22, 14, 57, 9, 457559, tzinfo=timezone.utc),
     ),
-    ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "08:15:30.25Z", TIME_US, time(8, 15, 30, 250000)),
+    (
+        {"type": "string", "name": "io.debezium.time.ZonedTime"},
+        "08:15:30.25Z",
+        TIME_US,
+        time(8, 15, 30, 250000),
+    ),
     # an offset other than Z is normalised to UTC, wrapping past midnight
     ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "01:00:00+02:00", TIME_US, time(23, 0)),
     ({"type": "int32", "name": "io.debezium.time.Year"}, 2026, pa.int32(), 2026),
@@ -128,10 +133,20 @@ CASES = [
         pa.duration("us"),
         timedelta(seconds=1, microseconds=500_000),
     ),
-    ({"type": "string", "name": "io.debezium.time.Interval"}, "P1Y2M3DT4H5M6.78S", pa.string(), "P1Y2M3DT4H5M6.78S"),
+    (
+        {"type": "string", "name": "io.debezium.time.Interval"},
+        "P1Y2M3DT4H5M6.78S",
+        pa.string(),
+        "P1Y2M3DT4H5M6.78S",
+    ),
     # time.precision.mode=isostring, as recorded
     ({"type": "string", "name": "io.debezium.time.IsoDate"}, "2026-11-22Z", pa.date32(), date(2026, 11, 22)),
-    ({"type": "string", "name": "io.debezium.time.IsoTime"}, "23:59:59.999Z", TIME_US, time(23, 59, 59, 999000)),
+    (
+        {"type": "string", "name": "io.debezium.time.IsoTime"},
+        "23:59:59.999Z",
+        TIME_US,
+        time(23, 59, 59, 999000),
+    ),
     (
         {"type": "string", "name": "io.debezium.time.IsoTimestamp"},
         "1969-07-20T20:17:40.123Z",
