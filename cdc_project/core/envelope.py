@@ -82,6 +82,8 @@ class Reader:
             valid = sorted(POSITION_ENCODERS)
             raise ValueError(f"{kind!r} is not a valid source kind. Valid values are: {valid}")
         family = FAMILIES[kind]
+        if family == "mongodb":  # BSON values carry their own types; a declared schema has nothing to add
+            declared = None
         return cls(kind, family, position_of, plan_cache(family, binary_mode), declared)
 
 
@@ -131,7 +133,7 @@ def read_event(index: int, message: RawMessage, reader: Reader) -> Event | str:
         else:
             op, row, partial = cassandra.row_of(payload, is_snapshot(source))
         position = reader.position_of(source, payload.get("transaction"))
-    except DecodeError as exc:
+    except (DecodeError, JsonError) as exc:  # JsonError: an unreadable Kafka key
         raise _fail(message, str(exc)) from None
     if plan is None:
         plan = reader.declared
@@ -197,13 +199,13 @@ def read_events(
     letters: dict[int, DeadLetter] = {}
     ignored: list[Ignored] = []
     hot = reader.kind == "postgres"
-    cache, declared, decode = reader.cache, reader.declared, _HOT.decode
+    cache, declared, decode, append = reader.cache, reader.declared, _HOT.decode, events.append
     for index, message in enumerate(messages):
         value = message.value
         if value is None:  # the Kafka tombstone after a delete: the delete event already said it all
             ignored.append(Ignored(message.topic, message.partition, message.offset, "tombstone"))
             continue
-        if hot:
+        if hot:  # every check below is one the careful reader makes too; none calls out to Python code
             try:
                 plan, header = None, b""
                 if value.startswith(b'{"schema":'):
@@ -220,20 +222,17 @@ def read_events(
                     if not plan.is_envelope:
                         raise _Careful
                     cache.hint = header
-                lsns = source.sequence.split('"')
-                if len(lsns) != 5 or lsns[0] != "[" or lsns[2] != "," or lsns[4] != "]":
+                opener, commit, comma, lsn, closer = source.sequence.split('"')  # ValueError unless 5
+                if opener != "[" or comma != "," or closer != "]" or not commit or not lsn:
                     raise _Careful
-                commit, lsn = lsns[1], lsns[3]
-                digits = commit + lsn
-                # Padding the decimal text is ordering.postgres_position's encoding; at most 19 digits each
-                # stays below 2**64, so both agree (longer or odd values take the careful path).
-                if len(commit) > 19 or len(lsn) > 19 or not (digits.isascii() and digits.isdigit()):
+                # Padding the decimal text is ordering.postgres_position's encoding (20 digits each).
+                position = commit.zfill(20) + lsn.zfill(20)
+                if len(position) != 40 or not (position.isascii() and position.isdigit()):
                     raise _Careful
                 ts = source.ts_us
                 if ts is None and source.ts_ms is not None:
                     ts = source.ts_ms * 1000
-                position = commit.zfill(20) + lsn.zfill(20)
-                events.append((index, declared if plan is None else plan, op, position, ts, row, False))
+                append((index, declared if plan is None else plan, op, position, ts, row, False))
                 continue
             except Exception:  # noqa: BLE001, S112 - read carefully below, which names what is wrong
                 pass

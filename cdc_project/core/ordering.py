@@ -26,19 +26,24 @@ from cdc_project.core.errors import DecodeError
 if TYPE_CHECKING:  # core stays importable without pydantic/yaml, which cdc_project.config pulls in
     from cdc_project.config import SourceKind
 
-_MAX = 1 << 64
+_LSN_LIMIT = 10**20  # PostgreSQL LSNs are uint64; any 20-digit decimal pads the same, so the bound is that
 NOT_SNAPSHOT = (None, "false", False)
 
 
-def _uint(value: Any, field: str, bits: int = 64) -> int:
+def _uint(value: Any, field: str, bits: int = 64, limit: int | None = None) -> int:
     if value is None:
         raise DecodeError(f"source.{field} is missing; cannot order this event")
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise DecodeError(f"source.{field} is {value!r}, not an unsigned integer") from None
-    if not 0 <= number < 1 << bits or isinstance(value, bool):
-        raise DecodeError(f"source.{field} is {value!r}, not an unsigned {bits}-bit integer")
+    if not 0 <= number < (limit or 1 << bits) or isinstance(value, bool):
+        shape = (
+            f"an unsigned {bits}-bit integer"
+            if limit is None
+            else f"a decimal of at most {len(str(limit)) - 1} digits"
+        )
+        raise DecodeError(f"source.{field} is {value!r}, not {shape}")
     return number
 
 
@@ -77,16 +82,21 @@ def postgres_position(source: Mapping[str, Any], transaction: Any = None) -> str
             except ValueError:
                 pass
             else:
-                if 0 <= commit < _MAX and 0 <= event < _MAX and source.get("snapshot") in NOT_SNAPSHOT:
+                if (
+                    0 <= commit < _LSN_LIMIT
+                    and 0 <= event < _LSN_LIMIT
+                    and source.get("snapshot") in NOT_SNAPSHOT
+                ):
                     return f"{commit:020d}{event:020d}"
     last_commit, event_lsn = (None, None) if raw_sequence is None else _sequence(raw_sequence)
-    event = _uint(source.get("lsn"), "lsn") if event_lsn is None else _uint(event_lsn, "sequence[1]")
+    lsn_field, raw_event = ("lsn", source.get("lsn")) if event_lsn is None else ("sequence[1]", event_lsn)
+    event = _uint(raw_event, lsn_field, limit=_LSN_LIMIT)
     # lastCommitLsn is null for snapshot rows (which all carry the snapshot's LSN) and for the first
     # transaction streamed after the initial snapshot. The event LSN stands in: the first transaction's
     # events follow the snapshot LSN, and the next transaction's lastCommitLsn is the first one's end
     # LSN, above all of its event LSNs. Known gap: if that first transaction was already open when the
     # snapshot was taken, its early event LSNs are below the snapshot rows' LSN and sort before them.
-    commit = event if last_commit is None else _uint(last_commit, "sequence[0]")
+    commit = event if last_commit is None else _uint(last_commit, "sequence[0]", limit=_LSN_LIMIT)
     if source.get("snapshot") not in NOT_SNAPSHOT:
         event = 0
     return f"{commit:020d}{event:020d}"

@@ -113,3 +113,11 @@ def test_decode_batch_non_object_payloads_are_dead_letters() -> None:
     batch = decode_batch(messages, source_kind="postgres")
     assert [letter.offset for letter in batch.dead_letters] == [0, 1, 2, 3]
     assert all("payload is" in letter.error_message for letter in batch.dead_letters)
+
+
+def test_decode_batch_unreadable_key_of_a_delete_without_before_names_the_message() -> None:
+    case, topic = FILES["mongodb"]
+    delete = next(m for m in load_case(case) if m.topic == topic and m.value and b'"op":"d"' in m.value)
+    batch = decode_batch([dataclasses.replace(delete, key=b"{not json")], source_kind="mongodb")
+    [letter] = batch.dead_letters
+    assert f"{topic}@{delete.offset}" in letter.error_message

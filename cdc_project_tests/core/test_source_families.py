@@ -14,7 +14,7 @@ import pytest
 
 from cdc_project.config import SourceKind
 from cdc_project.core import columns as meta
-from cdc_project.core.events import DecodedBatch, decode_batch
+from cdc_project.core.events import DecodedBatch, DecodeOptions, decode_batch
 from cdc_project.core.rendering import render
 from cdc_project_tests.cases import load_case
 
@@ -487,3 +487,14 @@ def test_decode_batch_schemas_off_keeps_ops_positions_and_keys(
         assert off.rows[column].to_pylist() == on.rows[column].to_pylist()[: off.rows.num_rows], column
     assert off.key_columns == on.key_columns
     assert all(not pa.types.is_null(field.type) for field in off.data_schema)
+
+
+def test_decode_batch_mongodb_ignores_a_declared_schema() -> None:
+    messages = [
+        m
+        for m in load_case("mongodb/inventory_customers.jsonl")
+        if m.topic == "dbserver1.inventory.customers"
+    ]
+    options = DecodeOptions(declared={"name": "int64"})  # BSON types win: names stay strings
+    batch = decode_batch(messages, source_kind="mongodb", options=options)
+    assert batch.data_schema.field("name").type == pa.string()
