@@ -6,22 +6,18 @@ MongoDB sends extended JSON strings (core/mongodb.py), Cassandra sends cells (co
 transaction BEGIN/END markers, schema-change events and PostgreSQL logical decoding messages are no change:
 they come back as a reason string. Anything unreadable raises DecodeError naming the field and the message.
 
-Speed: value schemas become cached plans (core/plans.py), and PostgreSQL inserts and updates take a hot
-loop that decodes only the fields it needs (`read_events`).
+Speed: value schemas become cached plans (core/plans.py); a batch is read by core/hot_loop.py, which takes
+PostgreSQL inserts and updates fast and hands every other message to `read_event`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from cdc_project.core import cassandra, mongodb
-from cdc_project.core.dead_letters import DeadLetter
 from cdc_project.core.errors import DecodeError
-from cdc_project.core.ordering import NOT_SNAPSHOT as _NOT_SNAPSHOT
 from cdc_project.core.ordering import POSITION_ENCODERS, PositionEncoder, commit_micros, is_snapshot
 from cdc_project.core.plans import FAMILIES, JSON, Family, JsonError, Plan, PlanCache, plan_cache
 from cdc_project.core.type_mapping import BinaryMode
@@ -161,88 +157,3 @@ def _mongodb_key(message: RawMessage) -> Any:
     if message.key is None:
         raise DecodeError("MongoDB event has no Kafka key, so the document's _id is unknown")
     return mongodb.key_id(parse_key(message.key)[1])
-
-
-class _Careful(Exception):
-    """The hot loop met something it does not handle; read_event takes the message from the start."""
-
-
-class _HotSource(msgspec.Struct):
-    sequence: str
-    snapshot: str | bool | None = None
-    ts_us: int | None = None
-    ts_ms: int | None = None
-
-
-class _HotEnvelope(msgspec.Struct):
-    """The fields of a PostgreSQL insert/update the hot loop reads; msgspec skips the rest unparsed."""
-
-    op: str
-    source: _HotSource
-    after: dict[str, Any] | None = None
-
-
-_HOT = msgspec.json.Decoder(_HotEnvelope)
-
-
-def read_events(
-    messages: Sequence[RawMessage], reader: Reader
-) -> tuple[list[Event], dict[int, DeadLetter], list[Ignored]]:
-    """Every message's event, dead letter or reason to ignore it, in input order.
-
-    PostgreSQL inserts and updates take a hot loop: msgspec decodes only the fields it needs, and the
-    position is the two LSNs of `source.sequence` zero-padded, with no number conversion. Every other message
-    (snapshot rows, deletes, control messages, other sources, anything odd) is read by read_event, which
-    raises with the reason. Both produce the same event for a well-formed message (tested on recordings).
-    """
-    events: list[Event] = []
-    letters: dict[int, DeadLetter] = {}
-    ignored: list[Ignored] = []
-    hot = reader.kind == "postgres"
-    cache, declared, decode, append = reader.cache, reader.declared, _HOT.decode, events.append
-    for index, message in enumerate(messages):
-        value = message.value
-        if value is None:  # the Kafka tombstone after a delete: the delete event already said it all
-            ignored.append(Ignored(message.topic, message.partition, message.offset, "tombstone"))
-            continue
-        if hot:  # every check below is one the careful reader makes too; none calls out to Python code
-            try:
-                plan, header = None, b""
-                if value.startswith(b'{"schema":'):
-                    parts = cache.split(value)
-                    if parts is None:
-                        raise _Careful
-                    header, value = parts
-                    plan = cache.plan_for(header)
-                envelope = decode(value)
-                op, row, source = envelope.op, envelope.after, envelope.source
-                if (op != "u" and op != "c") or row is None or source.snapshot not in _NOT_SNAPSHOT:
-                    raise _Careful
-                if plan is not None:
-                    if not plan.is_envelope:
-                        raise _Careful
-                    cache.hint = header
-                opener, commit, comma, lsn, closer = source.sequence.split('"')  # ValueError unless 5
-                if opener != "[" or comma != "," or closer != "]" or not commit or not lsn:
-                    raise _Careful
-                # Padding the decimal text is ordering.postgres_position's encoding (20 digits each).
-                position = commit.zfill(20) + lsn.zfill(20)
-                if len(position) != 40 or not (position.isascii() and position.isdigit()):
-                    raise _Careful
-                ts = source.ts_us
-                if ts is None and source.ts_ms is not None:
-                    ts = source.ts_ms * 1000
-                append((index, declared if plan is None else plan, op, position, ts, row, False))
-                continue
-            except Exception:  # noqa: BLE001, S112 - read carefully below, which names what is wrong
-                pass
-        try:
-            event = read_event(index, message, reader)
-        except Exception as exc:  # noqa: BLE001 - one poison message must not stop the batch
-            letters[index] = DeadLetter.from_failed_decode(message, exc)
-            continue
-        if isinstance(event, str):
-            ignored.append(Ignored(message.topic, message.partition, message.offset, event))
-        else:
-            events.append(event)
-    return events, letters, ignored

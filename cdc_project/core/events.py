@@ -13,7 +13,7 @@ from their BSON types (core/mongodb.py). Each column is one pa.array call over a
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby, repeat
@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 from cdc_project.core import columns as meta
 from cdc_project.core import mongodb
 from cdc_project.core.dead_letters import DeadLetter
-from cdc_project.core.envelope import Event, Ignored, Reader, parse_key, read_events
+from cdc_project.core.envelope import Event, Ignored, Reader, parse_key
 from cdc_project.core.errors import BatchSchemaConflictError, DecodeError, KeyColumnsError, MixedTopicsError
+from cdc_project.core.hot_loop import has_struct_rows, read_events, row_columns, row_dict
 from cdc_project.core.plans import PLACEHOLDER, SCHEMALESS_PLACEHOLDERS, Plan, declared_plan
 from cdc_project.core.type_mapping import ARROW_ERRORS, BinaryMode, ConnectSchema, inferred_array, typed_array
 
@@ -142,19 +143,29 @@ def _column_names(rows: list[Mapping[str, Any]]) -> list[str]:
     return names
 
 
+def _column_source(rows: list[Any]) -> tuple[list[str], Callable[[str], list[Any]]]:
+    """The rows' column names and a function giving one column's values as a fresh list."""
+    n = len(rows)
+    transposed = row_columns(rows)  # the hot loop's struct rows: one C-level transposition
+    if transposed is not None:
+        return list(transposed), lambda name: transposed.pop(name, None) or [None] * n
+    if has_struct_rows(rows):
+        rows = list(map(row_dict, rows))
+    return _column_names(rows), lambda name: list(map(_GET, rows, repeat(name, n)))
+
+
 def _build_segment(
     plan: Plan | None, events: list[Event], family: str, bad: dict[int, Exception]
 ) -> _Segment | None:
     """Arrow columns of `events`, or None with `bad` (input index -> error) naming the events to drop."""
-    rows = list(map(_ROW, events))
-    n = len(rows)
-    unavailable: list[list[str] | None] = [None] * n
+    names, values_of = _column_source(list(map(_ROW, events)))
+    unavailable: list[list[str] | None] = [None] * len(events)
     fields: list[pa.Field] = []
     arrays: list[pa.Array] = []
     failed: dict[int, Exception] = {}
     if plan is None:
-        for name in _column_names(rows):
-            raw = list(map(_GET, rows, repeat(name, n)))
+        for name in names:
+            raw = values_of(name)
             if family == "mongodb":
                 array, column_failed = mongodb.column_array(raw, name)
                 failed.update(column_failed)
@@ -165,7 +176,7 @@ def _build_segment(
                 fields.append(pa.field(name, array.type))
     else:
         for column in plan.columns:
-            raw = list(map(_GET, rows, repeat(column.name, n)))
+            raw = values_of(column.name)
             if column.placeholders:
                 _blank_placeholders(raw, column.name, column.placeholders, unavailable)
             array, column_failed = typed_array(raw, column.type, column.name)

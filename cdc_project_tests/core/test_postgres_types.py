@@ -14,9 +14,10 @@ import orjson
 import pytest
 
 from cdc_project.core import columns as meta
-from cdc_project.core import envelope
-from cdc_project.core.envelope import Reader, read_event, read_events
+from cdc_project.core import hot_loop
+from cdc_project.core.envelope import Reader, read_event
 from cdc_project.core.events import DecodedBatch, DecodeOptions, decode_batch
+from cdc_project.core.hot_loop import read_events, row_dict
 from cdc_project.core.rendering import render
 from cdc_project.core.type_mapping import BinaryMode
 from cdc_project_tests.cases import load_case
@@ -222,7 +223,7 @@ def test_read_events_hot_loop_agrees_with_the_careful_reader(
         careful_calls.append(index)
         return read_event(index, *args)
 
-    monkeypatch.setattr(envelope, "read_event", counted)
+    monkeypatch.setattr(hot_loop, "read_event", counted)
     events, letters, ignored = read_events(messages, reader)
     hot = [e for e in events if e[0] not in careful_calls]
     assert hot, "the hot loop decoded none of the recorded inserts and updates"
@@ -237,7 +238,7 @@ def test_read_events_hot_loop_agrees_with_the_careful_reader(
             continue
         if not isinstance(event, str):
             careful.append(event)
-    assert events == careful
+    assert [(*e[:5], dict(row_dict(e[5])), e[6]) for e in events] == careful
     assert len(events) + len(letters) + len(ignored) == len(messages)
 
 
