@@ -137,6 +137,12 @@ def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     return run_demo(settings, _config(settings), duration=args.duration, rate=args.rate)
 
 
+def cmd_decode(_settings: StackSettings, args: argparse.Namespace) -> int:
+    from cdc_project import decode_cli
+
+    return decode_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc", description="cdc-lakehouse local stack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--batch-size", type=int, default=None, help="messages per commit (default: ingest.max_batch_events)")
     apply.add_argument("--config", default=None, help="pipeline config (default: the stack's pipeline.yaml)")
     apply.set_defaults(func=cmd_apply)
+    decode = sub.add_parser("decode", help="print what the pipeline makes of Kafka messages (JSON lines)")
+    from cdc_project.decode_cli import add_arguments
+
+    add_arguments(decode)
+    decode.set_defaults(func=cmd_decode)
     demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
     demo.add_argument("--duration", type=float, default=None)
     demo.add_argument("--rate", type=float, default=50.0)

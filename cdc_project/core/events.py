@@ -1,45 +1,39 @@
 """Decode one table's Debezium change events (Kafka Connect JsonConverter) into one Arrow table.
 
-Reads the full envelope (`before`, `after`, `source`, `op`) with schemas.enable=true or false. Without a
-schema, Arrow types are inferred from values, which is lossy (decimals stay base64 text, times integers).
-ExtractNewRecordState-flattened records have no `op` and are dead-lettered.
-
-Speed: JsonConverter repeats the schema in every message; its bytes are sliced off unparsed and key a cache
-of converter plans, so only payloads are parsed, and each column is one pa.array call over a Python list.
+Per message, core/envelope.py reads the envelope of any source family; here the events of a batch become
+Arrow columns. With a value schema each column is typed by the Connect dispatch table (core/type_mapping.py);
+without one (schemas.enable=false) by a declared table schema when one is given (`DecodeOptions.declared`),
+else by inference: JSON booleans, integers (int64), numbers (float64 when any is fractional), strings,
+objects (struct) and arrays (list) keep their JSON type, a column whose values disagree becomes string
+holding each value's JSON text, and an all-null column is string. Inference cannot know that a string is a
+timestamp or that base64 text is a decimal: declare the schema to type those. MongoDB documents are typed
+from their BSON types (core/mongodb.py). Each column is one pa.array call over a Python list.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from itertools import groupby
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import groupby, repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdc_project.core import columns as meta
+from cdc_project.core import mongodb
 from cdc_project.core.dead_letters import DeadLetter
-from cdc_project.core.errors import BatchSchemaConflictError, CdcError, DecodeError
-from cdc_project.core.errors import KeyColumnsError, MixedTopicsError
-from cdc_project.core.ordering import POSITION_ENCODERS, PositionEncoder
-from cdc_project.core.type_mapping import ARROW_ERRORS, ColumnType, column_type, inferred_array, typed_array
+from cdc_project.core.envelope import Event, Ignored, Reader, parse_key
+from cdc_project.core.errors import BatchSchemaConflictError, DecodeError, KeyColumnsError, MixedTopicsError
+from cdc_project.core.hot_loop import has_struct_rows, read_events, row_columns, row_dict
+from cdc_project.core.plans import PLACEHOLDER, SCHEMALESS_PLACEHOLDERS, Plan, declared_plan
+from cdc_project.core.type_mapping import ARROW_ERRORS, BinaryMode, ConnectSchema, inferred_array, typed_array
 
 if TYPE_CHECKING:  # core stays importable without pydantic/yaml, which cdc_project.config pulls in
     from cdc_project.config import SourceKind
-
-# Debezium's default unavailable.value.placeholder in the shape each connect type carries it: text as is,
-# bytea base64-encoded, text[]/json[] as a one-element array, int[]/bigint[] as the placeholder's bytes,
-# uuid[] as the placeholder's name-based UUID (DBZ-4941, DBZ-5936, DBZ-6720).
-PLACEHOLDER = "__debezium_unavailable_value"
-_PLACEHOLDERS: dict[str, tuple[Any, ...]] = {
-    "string": (PLACEHOLDER,),
-    "bytes": (base64.b64encode(PLACEHOLDER.encode()).decode(),),
-    "array": ([PLACEHOLDER], list(PLACEHOLDER.encode()), ["b68a35a7-17ad-35b3-af2a-ae46edb4545a"]),
-}
-_SCHEMALESS_PLACEHOLDERS = (PLACEHOLDER, [PLACEHOLDER])
-_EMPTY_ROW: dict[str, Any] = {}  # a truncate's row; shared, never mutated
 
 
 @dataclass(frozen=True)
@@ -55,13 +49,27 @@ class RawMessage:
 
 
 @dataclass(frozen=True)
+class DecodeOptions:
+    """How to read a table's messages beyond what they say themselves.
+
+    `declared`: column -> Connect field schema (or shorthand, see envelope.declared_plan) typing schemaless
+    relational and Cassandra events. `binary_handling_mode`: the connector's binary.handling.mode; for
+    base64/hex, string columns whose propagated source type is binary (column.propagate.source.type) or that
+    are declared as such decode to bytes.
+    """
+
+    declared: Mapping[str, ConnectSchema | str] | None = None
+    binary_handling_mode: BinaryMode = "bytes"
+
+
+@dataclass(frozen=True)
 class DecodedBatch:
     """One table's change events of one batch.
 
     `rows`: one row per change event in input order: data columns, META_FIELDS, then `_cdc_unavailable` if
-    any event had unavailable (unchanged TOAST) values. `data_schema` is the latest schema in the batch;
-    earlier rows get null for columns added later, and a column it dropped is appended, not lost. Data
-    fields are all nullable: deletes may carry only key columns, truncates none.
+    any event left columns unchanged (unchanged TOAST, a partial MongoDB or Cassandra row). `data_schema` is
+    the latest schema in the batch; earlier rows get null for columns added later, and a column it dropped
+    is appended, not lost. Data fields are all nullable: deletes may carry only key columns, truncates none.
     """
 
     rows: pa.Table
@@ -69,209 +77,106 @@ class DecodedBatch:
     data_schema: pa.Schema
     dead_letters: tuple[DeadLetter, ...]
     skipped: int
+    ignored: tuple[Ignored, ...] = field(default=())
 
 
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    type: ColumnType
-    placeholders: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class _Plan:  # how to decode the rows of one value schema; schemaless events have no plan (None)
-    columns: tuple[_Column, ...]
-    is_envelope: bool
-
-
-@dataclass(frozen=True)
-class _Event:
-    index: int  # position in the input batch
-    plan: _Plan | None
-    op: str
-    position: str
-    source_ts_us: int | None
-    row: Mapping[str, Any]
-
-
-_PLANS: dict[bytes, _Plan | CdcError | None] = {}
-_PLAN_CACHE_LIMIT = 1024  # schemas seen by one process; cleared wholesale when exceeded, churn is rare
-_UNPARSED = object()
-
-
-def _build_plan(schema: Any) -> _Plan:
-    fields = {f.get("field"): f for f in schema.get("fields", ())} if isinstance(schema, dict) else {}
-    row = fields.get("after") or fields.get("before") or {}
-    columns = tuple(
-        _Column(f["field"], column_type(f, f"after.{f['field']}"), _PLACEHOLDERS.get(f.get("type"), ()))
-        for f in row.get("fields", ())
-    )
-    return _Plan(columns, is_envelope="op" in fields)
-
-
-def _plan_for(schema_bytes: bytes, schema: Any = _UNPARSED) -> _Plan | None:
-    entry = _PLANS.get(schema_bytes, _UNPARSED)
-    if entry is _UNPARSED:
-        parsed = orjson.loads(schema_bytes) if schema is _UNPARSED else schema
-        try:
-            entry = None if parsed is None else _build_plan(parsed)
-        except CdcError as exc:  # remembered too: every message with this schema fails the same way
-            entry = exc
-        if len(_PLANS) >= _PLAN_CACHE_LIMIT:
-            _PLANS.clear()
-        _PLANS[schema_bytes] = entry
-    if isinstance(entry, CdcError):
-        raise entry.with_traceback(None)
-    return entry  # type: ignore[return-value]
-
-
-_SCHEMA_HINT = [b""]  # the last value schema seen: consecutive messages of a topic almost always share it
-
-
-def _split(raw: bytes) -> tuple[bytes, bytes] | None:
-    """(schema, payload) bytes of a compact JsonConverter record, found without parsing.
-
-    `,"payload":` cannot occur inside a JSON string (its quotes would be escaped): its first occurrence ends
-    the schema, unless the schema has a `payload` key; that slice is not valid JSON and the caller parses
-    in full. Returning the hint object (its hash is cached) spares rehashing kilobytes per message.
-    """
-    if raw.startswith(b'{"schema":') and raw.endswith(b"}"):
-        known = _SCHEMA_HINT[0]
-        end = 10 + len(known)
-        if known and raw.startswith(known, 10) and raw.startswith(b',"payload":', end):
-            return known, raw[end + 11 : -1]
-        cut = raw.find(b',"payload":')
-        if cut > 0:
-            return raw[10:cut], raw[cut + 11 : -1]
-    return None
-
-
-def _parse_value(raw: bytes) -> tuple[_Plan | None, Any]:
-    parts = _split(raw)
-    if parts is not None:
-        try:
-            plan = _plan_for(parts[0])
-        except orjson.JSONDecodeError:
-            pass  # not a whole schema: the split guessed wrong
-        else:
-            _SCHEMA_HINT[0] = parts[0]
-            return plan, orjson.loads(parts[1])
-    document = orjson.loads(raw)
-    if isinstance(document, dict) and document.keys() == {"schema", "payload"}:
-        return _plan_for(orjson.dumps(document["schema"]), document["schema"]), document["payload"]
-    return None, document
-
-
-def _parse_key(raw: bytes) -> tuple[Any, Any]:
-    """(schema, payload) of a Kafka key, parsed whole: keys are small and read once per batch or delete."""
-    document = orjson.loads(raw)
-    if isinstance(document, dict) and document.keys() == {"schema", "payload"}:
-        return document["schema"], document["payload"]
-    return None, document
-
-
-def key_columns_of(key: bytes | None) -> tuple[str, ...]:
-    """Key column names from a Debezium key: its schema's fields, or a schemaless key's own names."""
-    if key is None:
-        return ()
-    schema, payload = _parse_key(key)
-    if isinstance(schema, dict):
-        return tuple(f["field"] for f in schema.get("fields", ()))
-    if not isinstance(payload, dict):
-        raise DecodeError(f"the message key is {type(payload).__name__}, not a JSON object")
-    return tuple(payload)
-
-
-def _latest_key_columns(keys: list[bytes | None]) -> tuple[str, ...]:
-    # An unreadable key falls back to an earlier event's rather than stalling the partition on one message.
-    for key in reversed(keys):
-        try:
-            return key_columns_of(key)
-        except (DecodeError, orjson.JSONDecodeError, TypeError, KeyError):
-            continue
-    if keys:
-        raise DecodeError("no key of this batch's change events is readable JSON")
-    return ()
-
-
-def _is_control(payload: Mapping[str, Any]) -> bool:
-    # Heartbeats ({"ts_ms"}), transaction BEGIN/END metadata and schema-change events are not row changes.
-    control = payload.keys() == {"ts_ms"} or payload.get("status") in ("BEGIN", "END")
-    return control or "ddl" in payload or "tableChanges" in payload
-
-
-def _decode(index: int, message: RawMessage, position_of: PositionEncoder) -> _Event | None:
-    """The message's change event; None for a message that is no row change (skipped, not dead)."""
-
-    def fail(text: str) -> DecodeError:
-        return DecodeError(text, topic=message.topic, offset=message.offset)
-
-    try:
-        plan, payload = _parse_value(message.value or b"")
-    except orjson.JSONDecodeError as exc:
-        raise fail(f"value is not JSON ({exc})") from None
-    if not isinstance(payload, dict):
-        raise fail(f"payload is {type(payload).__name__}, not an object")
-    op = payload.get("op")
-    if op == "m" or (op is None and _is_control(payload)):  # "m": pg_logical_emit_message messages
-        return None
-    if op is None:
-        raise fail("event has no 'op': expected the full Debezium envelope, not a flattened record")
-    if op not in meta.VALID_OPS:
-        raise fail(f"{op!r} is not a valid op. Valid values are: {sorted(meta.VALID_OPS)}")
-    if plan is not None and not plan.is_envelope:
-        raise fail("the value schema is not a Debezium change-event envelope")
-    source = payload.get("source")
-    if not isinstance(source, dict):
-        raise fail("event has no 'source' block")
-    if op == "t":
-        row: Any = _EMPTY_ROW
-    elif op == "d":
-        row = payload.get("before")
-        if row is None:  # REPLICA IDENTITY NOTHING: only the Kafka key says which row went
-            row = _parse_key(message.key)[1] if message.key else _EMPTY_ROW
-    else:
-        row = payload.get("after")
-    if not isinstance(row, dict):
-        raise fail(f"op {op!r} event has no row object ({type(row).__name__})")
-    ts_ms = source.get("ts_ms")
-    source_ts_us = ts_ms * 1000 if isinstance(ts_ms, int) else None
-    return _Event(index, plan, op, position_of(source), source_ts_us, row)
+# C-level accessors: over a batch of 100,000 events a Python-level loop per pass costs more than the pass
+_GET: Any = dict.get  # map(dict.get, rows, repeat(name)) extracts a column
+_INDEX, _ROW, _PARTIAL = itemgetter(0), itemgetter(5), itemgetter(6)
+_TOPIC = attrgetter("topic")
 
 
 @dataclass(frozen=True)
 class _Segment:  # consecutive events decoded under one plan, as Arrow columns
-    events: tuple[_Event, ...]
+    events: tuple[Event, ...]
     fields: tuple[pa.Field, ...]
     arrays: tuple[pa.Array, ...]
     unavailable: tuple[list[str] | None, ...]
 
 
-def _blank_placeholders(raw: list[Any], name: str, shapes: tuple[Any, ...], unavailable: list[Any]) -> None:
+def _blank_placeholders(raw: list[Any], name: str, shapes: tuple[Any, ...], unavailable: list[Any]) -> bool:
+    """Null the placeholder values of one column in place, listing the column as unavailable in their rows."""
     if not any(shape in raw for shape in shapes):  # C-level scans: the common case ends here
-        return
+        return False
     for row, value in enumerate(raw):
         if value is not None and value in shapes:
             raw[row] = None
             unavailable[row] = [*(unavailable[row] or ()), name]
+    return True
 
 
-def _build_segment(plan: _Plan | None, events: list[_Event], bad: dict[int, Exception]) -> _Segment | None:
+_PLACEHOLDER_TEXTS = pa.array(
+    [*(p for p in SCHEMALESS_PLACEHOLDERS if isinstance(p, str)), f'["{PLACEHOLDER}"]']
+)
+_PLACEHOLDER_LIST_LENGTHS = pa.array(sorted({len(p) for p in SCHEMALESS_PLACEHOLDERS if isinstance(p, list)}))
+
+
+def _inferred_column(raw: list[Any], name: str, unavailable: list[Any]) -> pa.Array:
+    """A schemaless column; placeholders are found on the Arrow array, not by a Python scan per column."""
+    array = inferred_array(raw)
+    if pa.types.is_string(array.type):
+        mask = pc.is_in(array, value_set=_PLACEHOLDER_TEXTS)
+        if not pc.any(mask).as_py():
+            return array
+        for row in pc.indices_nonzero(mask).to_pylist():
+            unavailable[row] = [*(unavailable[row] or ()), name]
+        return pc.if_else(mask, pa.scalar(None, array.type), array)
+    if pa.types.is_list(array.type):
+        if pc.any(pc.is_in(pc.list_value_length(array), value_set=_PLACEHOLDER_LIST_LENGTHS)).as_py():
+            if _blank_placeholders(raw, name, SCHEMALESS_PLACEHOLDERS, unavailable):
+                return inferred_array(raw)
+    return array
+
+
+def _column_names(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Every key of `rows` in first-seen order; the union is taken in C, the order only looked for when
+    some row has a key the first lacks (a rare schema change within schemaless events)."""
+    names = list(rows[0]) if rows else []
+    union = set().union(*rows)
+    if len(union) > len(names):
+        seen = dict.fromkeys(names)
+        for row in rows:
+            if len(seen) == len(union):
+                break
+            seen.update(dict.fromkeys(row))
+        names = list(seen)
+    return names
+
+
+def _column_source(rows: list[Any]) -> tuple[list[str], Callable[[str], list[Any]]]:
+    """The rows' column names and a function giving one column's values as a fresh list."""
+    n = len(rows)
+    transposed = row_columns(rows)  # the hot loop's struct rows: one C-level transposition
+    if transposed is not None:
+        return list(transposed), lambda name: transposed.pop(name, None) or [None] * n
+    if has_struct_rows(rows):
+        rows = list(map(row_dict, rows))
+    return _column_names(rows), lambda name: list(map(_GET, rows, repeat(name, n)))
+
+
+def _build_segment(
+    plan: Plan | None, events: list[Event], family: str, bad: dict[int, Exception]
+) -> _Segment | None:
     """Arrow columns of `events`, or None with `bad` (input index -> error) naming the events to drop."""
-    rows = [event.row for event in events]
-    unavailable: list[list[str] | None] = [None] * len(rows)
+    names, values_of = _column_source(list(map(_ROW, events)))
+    unavailable: list[list[str] | None] = [None] * len(events)
     fields: list[pa.Field] = []
     arrays: list[pa.Array] = []
     failed: dict[int, Exception] = {}
     if plan is None:
-        for name in dict.fromkeys(name for row in rows for name in row):
-            raw = [row.get(name) for row in rows]
-            _blank_placeholders(raw, name, _SCHEMALESS_PLACEHOLDERS, unavailable)
-            arrays.append(inferred_array(raw))
-            fields.append(pa.field(name, arrays[-1].type))
+        for name in names:
+            raw = values_of(name)
+            if family == "mongodb":
+                array, column_failed = mongodb.column_array(raw, name)
+                failed.update(column_failed)
+            else:
+                array = _inferred_column(raw, name, unavailable)
+            if array is not None:
+                arrays.append(array)
+                fields.append(pa.field(name, array.type))
     else:
         for column in plan.columns:
-            raw = [row.get(column.name) for row in rows]
+            raw = values_of(column.name)
             if column.placeholders:
                 _blank_placeholders(raw, column.name, column.placeholders, unavailable)
             array, column_failed = typed_array(raw, column.type, column.name)
@@ -280,22 +185,22 @@ def _build_segment(plan: _Plan | None, events: list[_Event], bad: dict[int, Exce
                 arrays.append(array)
                 fields.append(pa.field(column.name, column.type.arrow))
     if failed:
-        bad.update((events[row].index, exc) for row, exc in failed.items())
+        bad.update((events[row][0], exc) for row, exc in failed.items())
         return None
     return _Segment(tuple(events), tuple(fields), tuple(arrays), tuple(unavailable))
 
 
-def _segments(events: list[_Event], bad: dict[int, Exception]) -> list[_Segment]:
+def _segments(events: list[Event], family: str, bad: dict[int, Exception]) -> list[_Segment]:
     """Split at every plan change; within a plan, drop events with unconvertible values and rebuild."""
     segments = []
-    for _, group in groupby(events, key=lambda event: id(event.plan)):
+    for plan, group in groupby(events, key=itemgetter(1)):
         run = list(group)
         while run:
-            segment = _build_segment(run[0].plan, run, bad)
+            segment = _build_segment(plan, run, family, bad)
             if segment is not None:
                 segments.append(segment)
                 break
-            run = [event for event in run if event.index not in bad]
+            run = [event for event in run if event[0] not in bad]
     return segments
 
 
@@ -303,80 +208,129 @@ def _conform(segment: _Segment, schema: pa.Schema) -> list[pa.Array]:
     """The segment's columns in the batch schema: nulls where it lacks a column, older types cast."""
     own = dict(zip((field.name for field in segment.fields), segment.arrays))
     arrays = []
-    for field in schema:
-        array = own.get(field.name)
+    for field_ in schema:
+        array = own.get(field_.name)
         if array is None:
-            array = pa.nulls(len(segment.events), field.type)
-        elif array.type != field.type:
+            array = pa.nulls(len(segment.events), field_.type)
+        elif array.type != field_.type:
             try:
-                array = array.cast(field.type)
+                array = array.cast(field_.type)
             except ARROW_ERRORS:
-                raise BatchSchemaConflictError(field.name, str(array.type), str(field.type)) from None
+                raise BatchSchemaConflictError(field_.name, str(array.type), str(field_.type)) from None
         arrays.append(array)
     return arrays
 
 
+def key_columns_of(key: bytes | None) -> tuple[str, ...]:
+    """Key column names from a Debezium key: its schema's fields, or a schemaless key's own names."""
+    if key is None:
+        return ()
+    schema, payload = parse_key(key)
+    if isinstance(schema, dict):
+        return tuple(f["field"] for f in schema.get("fields", ()))
+    if not isinstance(payload, dict):
+        raise DecodeError(f"the message key is {type(payload).__name__}, not a JSON object")
+    return tuple(payload)
+
+
+def _latest_key_columns(latest_first: Iterator[bytes | None]) -> tuple[str, ...]:
+    # An unreadable key falls back to an earlier event's rather than stalling the partition on one message.
+    seen = False
+    for key in latest_first:
+        seen = True
+        try:
+            return key_columns_of(key)
+        except (DecodeError, ValueError, TypeError, KeyError):
+            continue
+    if seen:
+        raise DecodeError("no key of this batch's change events is readable JSON")
+    return ()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Decoding allocates dicts for every message and frees none before the batch ends, so the cyclic
+    collector would rescan the growing heap over and over; decoding makes no reference cycles to collect."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def decode_batch(
-    messages: Sequence[RawMessage], *, source_kind: SourceKind, key_override: Sequence[str] | None = None
+    messages: Sequence[RawMessage],
+    *,
+    source_kind: SourceKind,
+    key_override: Sequence[str] | None = None,
+    options: DecodeOptions | None = None,
 ) -> DecodedBatch:
     """Decode one table's messages; heartbeats, transaction metadata and tombstones may be mixed in."""
-    position_of = POSITION_ENCODERS.get(source_kind)
-    if position_of is None:
-        valid = sorted(POSITION_ENCODERS)
-        raise ValueError(f"{source_kind!r} is not a valid source kind. Valid values are: {valid}")
-    events: list[_Event] = []
-    letters: dict[int, DeadLetter] = {}
-    skipped = 0
-    for index, message in enumerate(messages):
-        try:
-            # A null value is the Kafka tombstone after a delete: the delete event already said it all.
-            event = None if message.value is None else _decode(index, message, position_of)
-        except Exception as exc:  # noqa: BLE001 - one poison message must not stop the batch
-            letters[index] = DeadLetter.from_failed_decode(message, exc)
-            continue
-        if event is None:
-            skipped += 1
-        else:
-            events.append(event)
-    topics = {messages[event.index].topic for event in events}
+    options = options or DecodeOptions()
+    declared = (
+        None if options.declared is None else declared_plan(options.declared, options.binary_handling_mode)
+    )
+    reader = Reader.for_kind(source_kind, options.binary_handling_mode, declared)
+    with _collector_paused():
+        return _decode(messages, reader, key_override)
+
+
+def _decode(
+    messages: Sequence[RawMessage], reader: Reader, key_override: Sequence[str] | None
+) -> DecodedBatch:
+    events, letters, ignored = read_events(messages, reader)
+    topics = set(map(_TOPIC, map(messages.__getitem__, map(_INDEX, events))))
     if len(topics) > 1:
         raise MixedTopicsError(sorted(topics))
-
     bad: dict[int, Exception] = {}
-    segments = _segments(events, bad)
+    segments = _segments(events, reader.family, bad)
     letters.update((i, DeadLetter.from_failed_decode(messages[i], exc)) for i, exc in bad.items())
     latest_first: dict[str, pa.Field] = {}
     for segment in reversed(segments):
-        for field in segment.fields:
-            latest_first.setdefault(field.name, field)
+        for field_ in segment.fields:
+            latest_first.setdefault(field_.name, field_)
     schema = pa.schema(list(latest_first.values()))
 
     chunks: list[list[pa.Array]] = [[] for _ in schema]
-    kept: list[_Event] = []
+    kept: list[Event] = []
     unavailable: list[list[str] | None] = []
     for segment in segments:
         try:
             arrays = _conform(segment, schema)
         except BatchSchemaConflictError as exc:
             for event in segment.events:
-                letters[event.index] = DeadLetter.from_schema_change(messages[event.index], exc)
+                letters[event[0]] = DeadLetter.from_schema_change(messages[event[0]], exc)
             continue
         for column, array in zip(chunks, arrays):
             column.append(array)
         kept.extend(segment.events)
         unavailable.extend(segment.unavailable)
+    for i, event in enumerate(kept) if any(map(_PARTIAL, kept)) else ():
+        if event[6]:  # a partial row: every column it does not carry is unchanged, not null
+            row = event[5]
+            unavailable[i] = [
+                *(unavailable[i] or ()),
+                *(name for name in schema.names if name not in row),
+            ] or None
 
-    origins = [messages[event.index] for event in kept]
-    meta_values: list[list[Any]] = [
-        *([e.op for e in kept], [e.position for e in kept], [e.source_ts_us for e in kept]),
-        *([m.topic for m in origins], [m.partition for m in origins], [m.offset for m in origins]),
+    indices, _, ops, positions, commit_times, _, _ = zip(*kept) if kept else ((),) * 7
+    origins = list(map(messages.__getitem__, indices))
+    meta_values: list[Sequence[Any]] = [
+        ops,
+        positions,
+        commit_times,
+        [origins[0].topic] * len(origins) if origins else [],  # one topic per batch, checked above
+        list(map(attrgetter("partition"), origins)),
+        list(map(attrgetter("offset"), origins)),
     ]
     fields = [*schema, *meta.META_FIELDS]
     columns: list[pa.Array | pa.ChunkedArray] = [
-        *(pa.chunked_array(column, type=field.type) for column, field in zip(chunks, schema)),
-        *(pa.array(values, type=field.type) for values, field in zip(meta_values, meta.META_FIELDS)),
+        *(pa.chunked_array(column, type=field_.type) for column, field_ in zip(chunks, schema)),
+        *(pa.array(values, type=field_.type) for values, field_ in zip(meta_values, meta.META_FIELDS)),
     ]
-    if any(names is not None for names in unavailable):
+    if unavailable.count(None) != len(unavailable):
         fields.append(meta.UNAVAILABLE_FIELD)
         columns.append(pa.array(unavailable, type=meta.UNAVAILABLE_FIELD.type))
 
@@ -385,12 +339,15 @@ def decode_batch(
         missing = [name for name in key_columns if name not in schema.names]
         if kept and missing:
             raise KeyColumnsError(missing, schema.names)
+    elif reader.family == "mongodb":
+        key_columns = mongodb.KEY_COLUMNS if kept else ()
     else:  # the latest row event's key schema; truncates carry no key and say nothing about it
-        key_columns = _latest_key_columns([messages[e.index].key for e in kept if e.op != "t"])
+        key_columns = _latest_key_columns(messages[e[0]].key for e in reversed(kept) if e[2] != "t")
     return DecodedBatch(
         rows=pa.Table.from_arrays(columns, schema=pa.schema(fields)),
         key_columns=key_columns,
         data_schema=schema,
         dead_letters=tuple(letters[i] for i in sorted(letters)),
-        skipped=skipped,
+        skipped=len(ignored),
+        ignored=tuple(ignored),
     )

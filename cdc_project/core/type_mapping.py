@@ -18,17 +18,25 @@ from __future__ import annotations
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
 
+from cdc_project.core import temporal
 from cdc_project.core.errors import UnknownTypeError, ValueConversionError
 
 Converter = Callable[[Any], Any]
 ConnectSchema = Mapping[str, Any]
+# binary.handling.mode: with anything but `bytes` Debezium writes binary columns as plain Connect strings,
+# recognisable only by the source type it propagates (column.propagate.source.type) or a declared schema.
+BinaryMode = Literal["bytes", "base64", "base64-url-safe", "hex"]
+BINARY_MODES: tuple[BinaryMode, ...] = ("bytes", "base64", "base64-url-safe", "hex")
+SOURCE_TYPE = "__debezium.source.column.type"
+_BINARY_SOURCE_TYPES = frozenset(
+    {"BYTEA", "BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "BINARY", "VARBINARY", "LONGVARBINARY", "RAW"}
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +49,9 @@ class ColumnType:
 
 Builder = Callable[[ConnectSchema, str], ColumnType]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 # Wide enough that scaling an unscaled integer never rounds: Arrow decimals stop at 76 digits.
 _EXACT = Context(prec=200)
 _TIME_US = pa.time64("us")
-_TIMESTAMP_US = pa.timestamp("us")
 _TIMESTAMP_UTC = pa.timestamp("us", tz="UTC")
 _DEFAULT_DECIMAL_PRECISION = 38  # Debezium omits connect.decimal.precision for unconstrained numerics
 
@@ -55,24 +60,17 @@ def _b64(value: str) -> bytes:
     return binascii.a2b_base64(value)
 
 
-def _ms_to_us(value: int) -> int:
-    return value * 1000
-
-
-def _ns_to_us(value: int) -> int:
-    return value // 1000
+_BINARY_DECODERS: dict[BinaryMode, Converter] = {
+    "bytes": _b64,
+    "base64": _b64,
+    "base64-url-safe": lambda value: binascii.a2b_base64(value.replace("-", "+").replace("_", "/")),
+    "hex": binascii.a2b_hex,
+}
 
 
 def _float(value: Any) -> Any:
     # Connect's JsonConverter (Jackson) writes NaN and infinities as the strings "NaN" / "Infinity".
     return float(value) if value.__class__ is str else value
-
-
-def _zoned_to_us(value: str) -> int:
-    parsed = datetime.fromisoformat(value)  # 3.11+: accepts "Z"; digits beyond microseconds are truncated
-    if parsed.tzinfo is None:
-        raise ValueError(f"ZonedTimestamp {value!r} has no UTC offset")
-    return (parsed - _EPOCH) // _MICROSECOND
 
 
 def _unscaled_decimal(value: Any, scale: int) -> Decimal:
@@ -183,26 +181,31 @@ CONNECT_TYPES: dict[str, Builder] = {
 }
 
 # logical name -> connect type -> builder. A logical name on an unexpected connect type is refused too.
+# time.precision.mode picks among these: adaptive (Date, Time, MicroTime, Timestamp, MicroTimestamp),
+# adaptive_time_microseconds, microseconds, nanoseconds (Nano*), connect (org.apache.kafka.connect.data.*)
+# and isostring (Iso*); timestamptz is always ZonedTimestamp. Naive timestamps land as their UTC reading.
 LOGICAL_TYPES: dict[str, dict[str, Builder]] = {
     "io.debezium.time.Date": {"int32": _fixed(pa.date32())},
-    "io.debezium.time.Time": {"int32": _fixed(_TIME_US, _ms_to_us)},
-    "io.debezium.time.MicroTime": {"int64": _fixed(_TIME_US)},
-    "io.debezium.time.NanoTime": {"int64": _fixed(_TIME_US, _ns_to_us)},
-    "io.debezium.time.Timestamp": {"int64": _fixed(_TIMESTAMP_US, _ms_to_us)},
-    "io.debezium.time.MicroTimestamp": {"int64": _fixed(_TIMESTAMP_US)},
-    "io.debezium.time.NanoTimestamp": {"int64": _fixed(_TIMESTAMP_US, _ns_to_us)},
-    "io.debezium.time.ZonedTimestamp": {"string": _fixed(_TIMESTAMP_UTC, _zoned_to_us)},
-    "io.debezium.time.ZonedTime": {"string": _STRING},
+    "io.debezium.time.Time": {"int32": _fixed(_TIME_US, temporal.time_ms)},
+    "io.debezium.time.MicroTime": {"int64": _fixed(_TIME_US, temporal.time_us)},
+    "io.debezium.time.NanoTime": {"int64": _fixed(_TIME_US, temporal.time_ns)},
+    "io.debezium.time.Timestamp": {"int64": _fixed(_TIMESTAMP_UTC, temporal.ms_to_us)},
+    "io.debezium.time.MicroTimestamp": {"int64": _fixed(_TIMESTAMP_UTC)},
+    "io.debezium.time.NanoTimestamp": {"int64": _fixed(_TIMESTAMP_UTC, temporal.ns_to_us)},
+    "io.debezium.time.ZonedTimestamp": {"string": _fixed(_TIMESTAMP_UTC, temporal.zoned_timestamp_us)},
+    "io.debezium.time.ZonedTime": {"string": _fixed(_TIME_US, temporal.zoned_time_us)},
     "io.debezium.time.Year": {"int32": _fixed(pa.int32())},
-    "io.debezium.time.MicroDuration": {"int64": _fixed(pa.int64())},
+    # interval.handling.mode=numeric: microseconds with 30.4375-day months; =string: exact ISO-8601 text
+    "io.debezium.time.MicroDuration": {"int64": _fixed(pa.duration("us"))},
+    "io.debezium.time.NanoDuration": {"int64": _fixed(pa.duration("us"), temporal.ns_to_us)},
     "io.debezium.time.Interval": {"string": _STRING},
-    "io.debezium.time.IsoDate": {"string": _STRING},
-    "io.debezium.time.IsoTime": {"string": _STRING},
-    "io.debezium.time.IsoTimestamp": {"string": _STRING},
+    "io.debezium.time.IsoDate": {"string": _fixed(pa.date32(), temporal.iso_date_days)},
+    "io.debezium.time.IsoTime": {"string": _fixed(_TIME_US, temporal.zoned_time_us)},
+    "io.debezium.time.IsoTimestamp": {"string": _fixed(_TIMESTAMP_UTC, temporal.zoned_timestamp_us)},
     "org.apache.kafka.connect.data.Decimal": {"bytes": _decimal},
     "org.apache.kafka.connect.data.Date": {"int32": _fixed(pa.date32())},
-    "org.apache.kafka.connect.data.Time": {"int32": _fixed(_TIME_US, _ms_to_us)},
-    "org.apache.kafka.connect.data.Timestamp": {"int64": _fixed(_TIMESTAMP_US, _ms_to_us)},
+    "org.apache.kafka.connect.data.Time": {"int32": _fixed(_TIME_US, temporal.time_ms)},
+    "org.apache.kafka.connect.data.Timestamp": {"int64": _fixed(_TIMESTAMP_UTC, temporal.ms_to_us)},
     # Variable scale (PostgreSQL unconstrained numeric) has no fixed Arrow decimal; keep the exact text.
     "io.debezium.data.VariableScaleDecimal": {"struct": _fixed(pa.string(), _variable_scale_text)},
     "io.debezium.data.Json": {"string": _STRING},
@@ -211,6 +214,7 @@ LOGICAL_TYPES: dict[str, dict[str, Builder]] = {
     "io.debezium.data.Enum": {"string": _STRING},
     "io.debezium.data.EnumSet": {"string": _STRING},
     "io.debezium.data.Ltree": {"string": _STRING},
+    "io.debezium.data.Tsvector": {"string": _STRING},
     "io.debezium.data.Bits": {"bytes": _bits},
     "io.debezium.data.geometry.Geometry": {"struct": _fixed(_GEOMETRY, _geometry_value)},
     "io.debezium.data.geometry.Geography": {"struct": _fixed(_GEOMETRY, _geometry_value)},
@@ -220,19 +224,26 @@ LOGICAL_TYPES: dict[str, dict[str, Builder]] = {
 }
 
 
-def column_type(schema: ConnectSchema, path: str) -> ColumnType:
+def column_type(schema: ConnectSchema, path: str, binary_mode: BinaryMode = "bytes") -> ColumnType:
     """Map one Connect field schema; `path` names the field in errors (e.g. `after.price`)."""
-    connect_type = schema.get("type")
+    connect_type: Any = schema.get("type")
     logical = schema.get("name")
     if logical is not None and logical in LOGICAL_TYPES:
         builder = LOGICAL_TYPES[logical].get(connect_type)
     elif logical is None or connect_type == "struct":
+        if connect_type == "string" and binary_mode != "bytes" and _is_binary_source(schema):
+            return ColumnType(pa.binary(), _BINARY_DECODERS[binary_mode])
         builder = CONNECT_TYPES.get(connect_type)
     else:
         builder = None
     if builder is None:
         raise UnknownTypeError(str(connect_type), logical, path)
     return builder(schema, path)
+
+
+def _is_binary_source(schema: ConnectSchema) -> bool:
+    source_type = (schema.get("parameters") or {}).get(SOURCE_TYPE)
+    return isinstance(source_type, str) and source_type.upper() in _BINARY_SOURCE_TYPES
 
 
 ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
@@ -274,11 +285,22 @@ def typed_array(
     return (None, bad) if bad else (array, bad)
 
 
+def settle_nulls(t: pa.DataType) -> pa.DataType:
+    """`t` with every Arrow null type (all values null, so far) as string: lake formats cannot store null."""
+    if pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, settle_nulls(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(settle_nulls(t.value_type))
+    return t
+
+
 def inferred_array(raw: list[Any]) -> pa.Array:
     """Values without a schema (schemas.enable=false): Arrow's inference, JSON text when types are mixed."""
     try:
         array = pa.array(raw)
     except ARROW_ERRORS:
         array = pa.array([v if v is None or isinstance(v, str) else orjson.dumps(v).decode() for v in raw])
-    # An all-null column infers Arrow type null, which lake formats cannot store.
-    return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+    settled = settle_nulls(array.type)  # an all-null column or struct field infers Arrow type null
+    return array if settled == array.type else array.cast(settled)

@@ -56,7 +56,8 @@ def test_decode_batch_recorded_values_decode_exactly(t_batch: DecodedBatch) -> N
     assert snapshot["b"] is True
     assert snapshot["tx"] == "hi"
     assert snapshot["tm"] == time(12, 0, 1)
-    assert snapshot["tsn"] == datetime(2026, 11, 22, 14, 57, 9, 457559)  # timestamp without time zone: naive
+    # timestamp without time zone: its wall-clock reading as UTC, like every timestamp
+    assert snapshot["tsn"] == datetime(2026, 11, 22, 14, 57, 9, 457559, tzinfo=timezone.utc)
     assert snapshot["u"] == "c88f116d-7161-4809-b188-582db688d324"
 
 
@@ -73,7 +74,7 @@ def test_decode_batch_recorded_arrow_types(t_batch: DecodedBatch) -> None:
         "b": pa.bool_(),
         "tx": pa.string(),
         "tm": pa.time64("us"),
-        "tsn": pa.timestamp("us"),
+        "tsn": pa.timestamp("us", tz="UTC"),
         "u": pa.string(),
         "extra": pa.string(),  # added by ALTER TABLE in the middle of the recording
     }
@@ -88,12 +89,12 @@ def test_decode_batch_recorded_rows_and_meta(t_batch: DecodedBatch) -> None:
     assert rows[meta.TOPIC].to_pylist() == [T_TOPIC] * 6
     assert rows[meta.PARTITION].to_pylist() == [0] * 6
     assert rows[meta.OFFSET].to_pylist() == [0, 1, 2, 3, 5, 6]  # offset 4 is the tombstone
-    source_ts = datetime(2026, 11, 22, 14, 57, 14, 415000, tzinfo=timezone.utc)  # source.ts_ms, in UTC
+    source_ts = datetime(2026, 11, 22, 14, 57, 14, 415570, tzinfo=timezone.utc)  # source.ts_us, in UTC
     assert rows[meta.SOURCE_TS].to_pylist()[0] == source_ts
     positions = rows[meta.POSITION].to_pylist()
     assert positions == sorted(positions)
-    assert positions[0] == f"{26422064:016x}{26422064:016x}"  # snapshot row: no lastCommitLsn
-    assert positions[3] == f"{26700496:016x}{26700552:016x}"  # the delete
+    assert positions[0] == f"{26422064:020d}{0:020d}"  # snapshot row: the snapshot LSN, before any change
+    assert positions[3] == f"{26700496:020d}{26700552:020d}"  # the delete
     assert meta.UNAVAILABLE not in rows.column_names
 
 

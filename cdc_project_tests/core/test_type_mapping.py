@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,7 @@ def roundtrip(schema: dict[str, Any], value: Any) -> tuple[pa.DataType, Any]:
 
 
 TIME_US = pa.time64("us")
+UTC_US = pa.timestamp("us", tz="UTC")
 GEOMETRY_FIELDS = [
     {"type": "bytes", "optional": False, "field": "wkb"},
     {"type": "int32", "optional": True, "field": "srid"},
@@ -90,20 +91,20 @@ CASES = [
     (
         {"type": "int64", "name": "io.debezium.time.Timestamp"},
         1_795_359_429_457,
-        pa.timestamp("us"),
-        datetime(2026, 11, 22, 14, 57, 9, 457000),
+        UTC_US,  # timestamp without time zone: its wall-clock reading as UTC
+        datetime(2026, 11, 22, 14, 57, 9, 457000, tzinfo=timezone.utc),
     ),
     (
         {"type": "int64", "name": "io.debezium.time.MicroTimestamp"},
         1_795_359_429_457_559,
-        pa.timestamp("us"),
-        datetime(2026, 11, 22, 14, 57, 9, 457559),
+        UTC_US,
+        datetime(2026, 11, 22, 14, 57, 9, 457559, tzinfo=timezone.utc),
     ),
     (
         {"type": "int64", "name": "io.debezium.time.NanoTimestamp"},
         1_795_359_429_457_559_123,
-        pa.timestamp("us"),
-        datetime(2026, 11, 22, 14, 57, 9, 457559),
+        UTC_US,
+        datetime(2026, 11, 22, 14, 57, 9, 457559, tzinfo=timezone.utc),
     ),
     (
         {"type": "string", "name": "io.debezium.time.ZonedTimestamp"},
@@ -111,17 +112,55 @@ CASES = [
         pa.timestamp("us", tz="UTC"),
         datetime(2026, 11, 22, 14, 57, 9, 457559, tzinfo=timezone.utc),
     ),
-    ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "12:00:01Z", pa.string(), "12:00:01Z"),
+    (
+        {"type": "string", "name": "io.debezium.time.ZonedTime"},
+        "08:15:30.25Z",
+        TIME_US,
+        time(8, 15, 30, 250000),
+    ),
+    # an offset other than Z is normalised to UTC, wrapping past midnight
+    ({"type": "string", "name": "io.debezium.time.ZonedTime"}, "01:00:00+02:00", TIME_US, time(23, 0)),
     ({"type": "int32", "name": "io.debezium.time.Year"}, 2026, pa.int32(), 2026),
-    ({"type": "int64", "name": "io.debezium.time.MicroDuration"}, 3_600_000_000, pa.int64(), 3_600_000_000),
+    (
+        {"type": "int64", "name": "io.debezium.time.MicroDuration"},
+        37_091_106_780_000,  # recorded interval '1 year 2 months 3 days 04:05:06.78'
+        pa.duration("us"),
+        timedelta(microseconds=37_091_106_780_000),
+    ),
+    (
+        {"type": "int64", "name": "io.debezium.time.NanoDuration"},  # Cassandra duration
+        1_500_000_999,
+        pa.duration("us"),
+        timedelta(seconds=1, microseconds=500_000),
+    ),
+    (
+        {"type": "string", "name": "io.debezium.time.Interval"},
+        "P1Y2M3DT4H5M6.78S",
+        pa.string(),
+        "P1Y2M3DT4H5M6.78S",
+    ),
+    # time.precision.mode=isostring, as recorded
+    ({"type": "string", "name": "io.debezium.time.IsoDate"}, "2026-11-22Z", pa.date32(), date(2026, 11, 22)),
+    (
+        {"type": "string", "name": "io.debezium.time.IsoTime"},
+        "23:59:59.999Z",
+        TIME_US,
+        time(23, 59, 59, 999000),
+    ),
+    (
+        {"type": "string", "name": "io.debezium.time.IsoTimestamp"},
+        "1969-07-20T20:17:40.123Z",
+        UTC_US,
+        datetime(1969, 7, 20, 20, 17, 40, 123000, tzinfo=timezone.utc),
+    ),
     # Kafka Connect's own logical types
     ({"type": "int32", "name": "org.apache.kafka.connect.data.Date"}, 1, pa.date32(), date(1970, 1, 2)),
     ({"type": "int32", "name": "org.apache.kafka.connect.data.Time"}, 1_000, pa.time64("us"), time(0, 0, 1)),
     (
         {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp"},
         1_000,
-        pa.timestamp("us"),
-        datetime(1970, 1, 1, 0, 0, 1),
+        UTC_US,
+        datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc),
     ),
     # decimals
     (
@@ -170,6 +209,8 @@ CASES = [
     ({"type": "string", "name": "io.debezium.data.Uuid"}, "c88f116d-7161", pa.string(), "c88f116d-7161"),
     ({"type": "string", "name": "io.debezium.data.Enum"}, "red", pa.string(), "red"),
     ({"type": "string", "name": "io.debezium.data.EnumSet"}, "a,b", pa.string(), "a,b"),
+    ({"type": "string", "name": "io.debezium.data.Ltree"}, "top.mid", pa.string(), "top.mid"),
+    ({"type": "string", "name": "io.debezium.data.Tsvector"}, "'a' 'cat'", pa.string(), "'a' 'cat'"),
     (
         {"type": "bytes", "name": "io.debezium.data.Bits", "parameters": {"length": "3"}},
         b64(b"\x05"),  # BitSet bytes, little-endian: B'101'
@@ -274,3 +315,40 @@ def test_inferred_array_types(raw: list[Any], expected_type: pa.DataType, expect
     array = inferred_array(raw)
     assert array.type == expected_type
     assert array.to_pylist() == expected
+
+
+BYTEA = {"type": "string", "parameters": {"__debezium.source.column.type": "BYTEA"}}
+
+
+@pytest.mark.parametrize(
+    ("mode", "value"),
+    [
+        ("base64", "AP8Q"),  # recorded bytea '\\x00ff10' under binary.handling.mode=base64
+        ("base64-url-safe", "AP8Q"),
+        ("hex", "00ff10"),  # recorded under binary.handling.mode=hex
+    ],
+)
+def test_column_type_binary_handling_mode_decodes_propagated_binary_strings(mode: Any, value: str) -> None:
+    column = column_type(BYTEA, "after.c_bytea", mode)
+    assert column.arrow == pa.binary()
+    assert column.convert is not None and column.convert(value) == b"\x00\xff\x10"
+
+
+def test_column_type_binary_string_without_mode_or_source_type_stays_text() -> None:
+    assert column_type(BYTEA, "after.c_bytea").arrow == pa.string()  # mode bytes: a string is a string
+    assert column_type({"type": "string"}, "after.c", "hex").arrow == pa.string()  # no source type
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"type": "int64", "name": "io.debezium.time.MicroTime"}, -3_600_000_000),  # MySQL TIME '-01:00:00'
+        ({"type": "int64", "name": "io.debezium.time.MicroTime"}, 86_400_000_000),  # '24:00:00'
+        ({"type": "int32", "name": "org.apache.kafka.connect.data.Time"}, 90_000_000),
+    ],
+)
+def test_typed_array_time_outside_one_day_is_refused(schema: dict[str, Any], value: int) -> None:
+    column = column_type(schema, "t")
+    array, bad = typed_array([value], column, "t")
+    assert array is None
+    assert "outside one day" in str(bad[0])
