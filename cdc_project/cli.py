@@ -106,6 +106,16 @@ def cmd_purge_tombstones(settings: StackSettings, _args: argparse.Namespace) -> 
     return 0
 
 
+def cmd_reconcile(settings: StackSettings, args: argparse.Namespace) -> int:
+    import os
+
+    from cdc_project import reconcile_cli
+
+    for key, value in services.process_env(settings).items():  # what the stack's own processes see
+        os.environ.setdefault(key, value)
+    return reconcile_cli.run(_config(settings), args)
+
+
 def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     from cdc_project.demo.run import run_demo
 
@@ -137,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("purge-tombstones", help="drop tombstones past each table's retention").set_defaults(
         func=cmd_purge_tombstones
     )
+    from cdc_project.reconcile_cli import add_parser as add_reconcile
+
+    add_reconcile(sub, cmd_reconcile)
     demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
     demo.add_argument("--duration", type=float, default=None)
     demo.add_argument("--rate", type=float, default=50.0)
