@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from cdc_project.adapters.reconcile_tables import write_keys, write_report
 from cdc_project.adapters.reconcile_watermark import Watermark
-from cdc_project.alerts import Alert, raise_alert
+from cdc_project.alerts import Alert, AlertSeverity, raise_alert
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core.errors import ConfigError
 from cdc_project.core.drift import DriftThresholds, ReconcileReport, Verdict, judge
@@ -65,7 +65,7 @@ def reconcile(
         raise
     verdict = judge(final.report, thresholds(table))
     if not verdict.passed:
-        severity = "critical" if verdict.severity == "critical" else "warn"
+        severity: AlertSeverity = "critical" if verdict.severity == "critical" else "warn"
         raise_alert(Alert("reconcile", severity, subject, verdict.message, {
             "job_id": final.report.job_id, "drift_pct": verdict.drift_pct, "missing": final.report.missing,
             "extra": final.report.extra, "mismatched": final.report.mismatched,

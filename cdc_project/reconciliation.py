@@ -28,7 +28,16 @@ from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConf
 from cdc_project.core.drift import ReconcileReport, Status
 from cdc_project.core.errors import ConfigError, RepairRefusedError
 from cdc_project.core.key_ranges import Bound
-from cdc_project.core.reconcile import EMPTY, BisectionSettings, Key, KeyDiff, bisect, classify, split_settled
+from cdc_project.core.reconcile import (
+    EMPTY,
+    BisectionSettings,
+    DiffKind,
+    Key,
+    KeyDiff,
+    bisect,
+    classify,
+    split_settled,
+)
 from cdc_project.core.reconcile_plan import ComparisonPlan, SourceColumn, plan_comparison
 from cdc_project.core.repair_rows import RepairRow, repair_batch
 
@@ -154,7 +163,7 @@ class TableReconciler:
             lsn: str | None = snap.lsn
         lake = self.lake.hash_counts(plan)
         totals = (sum(source.values()), sum(lake.values()))
-        pending = {(f"{h:015x}",): (h,) for h in source.keys() | lake.keys() if source[h] != lake[h]}
+        pending: dict[Key, Bound] = {(f"{h:015x}",): (h,) for h in source.keys() | lake.keys() if source[h] != lake[h]}
         diffs: list[KeyDiff] = []
         rounds = 0
         while pending and rounds < self.table.reconcile.recheck_rounds:
@@ -183,6 +192,6 @@ def _counts(counts: Counter[int], keys: Mapping[Key, Bound]) -> dict[Key, str | 
 
 
 def _multiset_diff(key: Key, row_hash: int, source: int, lake: int) -> KeyDiff:
-    kind = "missing" if source > lake else "extra"
+    kind: DiffKind = "missing" if source > lake else "extra"
     return KeyDiff(key, (row_hash,), kind, (), row_hash if source else None, row_hash if lake else None,
                    rows=abs(source - lake))

@@ -112,7 +112,8 @@ class DuckDbLake:
             where, params = DUCKDB.keys_in(plan.keys, keys[start : start + 500])
             sql = f"SELECT {texts}, max(p) FROM ({union}) u WHERE {where} GROUP BY ALL"
             for row in runner.fetch(sql, params):
-                states[key_of(row[:-1], plan.keys)] = str(row[-1]) if row[-1] is not None else None
+                texts_of_key = [None if t is None else str(t) for t in row[:-1]]
+                states[key_of(texts_of_key, plan.keys)] = None if row[-1] is None else str(row[-1])
         return states
 
     def hash_counts(self, plan: ComparisonPlan) -> Counter[int]:

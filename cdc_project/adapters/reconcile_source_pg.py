@@ -85,7 +85,9 @@ def snapshot(conn: psycopg2.extensions.connection) -> Iterator[Snapshot]:
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_lsn()::text")  # takes the snapshot, then reads the LSN
-            lsn = cursor.fetchone()[0]  # type: ignore[index]
+            row = cursor.fetchone()
+            assert row is not None
+            lsn = str(row[0])
             cursor.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
                            "SET LOCAL extra_float_digits = 1")
             yield Snapshot(PgRunner(cursor), lsn)

@@ -47,7 +47,7 @@ class SqlSide:
 
     def range_stats(self, ranges: Sequence[KeyRange]) -> list[RangeStats]:
         relation, row_hash = self._hash_source()
-        bucket, bucket_params = self.dialect.bucket(self.keys, ranges) if self.keys else ("0", [])
+        bucket, bucket_params = self.dialect.bucket(self.keys, ranges, self.key_casts) if self.keys else ("0", [])
         where, where_params = self.dialect.in_ranges(self.keys, ranges)
         sql = (
             f"SELECT b, count(*), sum(h) FROM (SELECT {bucket} AS b, {row_hash} AS h FROM {relation} "
@@ -61,7 +61,7 @@ class SqlSide:
     def split_points(self, ranges: Sequence[KeyRange], parts: int) -> list[list[Bound]]:
         """Per range, the keys that start parts 2..`parts` of it in key order (about equal row counts)."""
         relation, _ = self._hash_source()
-        bucket, bucket_params = self.dialect.bucket(self.keys, ranges)
+        bucket, bucket_params = self.dialect.bucket(self.keys, ranges, self.key_casts)
         where, where_params = self.dialect.in_ranges(self.keys, ranges)
         names = ", ".join(self.dialect.ident(k.name) for k in self.keys)
         order = ", ".join(self.dialect.key_term(k) for k in self.keys)

@@ -141,11 +141,22 @@ class Dialect:
             params += values
         return (" OR ".join(parts) or "FALSE"), params
 
-    def bucket(self, keys: Sequence[CanonicalColumn], ranges: Sequence[KeyRange]) -> tuple[str, Params]:
-        """The index of the range (ascending, disjoint) a row in their union falls into: a binary search."""
+    def bucket(self, keys: Sequence[CanonicalColumn], ranges: Sequence[KeyRange],
+               casts: Sequence[str | None] | None = None) -> tuple[str, Params]:
+        """The index of the range (ascending, disjoint) a row in their union falls into: a binary search.
+
+        PostgreSQL with a one-column key and its type known uses width_bucket(key, lower bounds), the same
+        binary search in C; otherwise a nested CASE of tuple comparisons (log2(ranges) deep).
+        """
         bounds = [r.lo for r in ranges[1:]]
         if any(b is None for b in bounds):
             raise ValueError("only the first range may be unbounded below")
+        if not bounds:
+            return "0", []
+        if self.name == "postgres" and len(keys) == 1 and casts and casts[0]:
+            return f"width_bucket({self.key_term(keys[0])}, {self.placeholder}::{casts[0]}[])", [
+                [b[0] for b in bounds if b is not None]
+            ]
 
         def node(first: int, last: int) -> tuple[str, Params]:
             if first == last:

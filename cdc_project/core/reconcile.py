@@ -74,8 +74,8 @@ EMPTY = EmptySide()
 
 @dataclass(frozen=True)
 class BisectionSettings:
-    max_parts: int = 256
-    leaf_rows: int = 4096
+    max_parts: int = 1024
+    leaf_rows: int = 1024
 
     def __post_init__(self) -> None:
         if self.max_parts < 2 or self.leaf_rows < 1:
