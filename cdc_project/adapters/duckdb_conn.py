@@ -39,6 +39,7 @@ def connect(extensions: Sequence[str] = ("delta",), threads: int | None = None) 
     for name in extensions:
         conn.execute(f"LOAD '{extension_path(name)}'")
     conn.execute("SET TimeZone = 'UTC'")
+    conn.execute("SET enable_progress_bar = false")
     if threads is not None:
         conn.execute(f"SET threads = {int(threads)}")
     return conn

@@ -26,7 +26,7 @@ import psycopg2
 import pyarrow as pa
 
 from cdc_project.adapters.reconcile_watermark import AppliedWatermark
-from cdc_project.config import PipelineConfig, parse_config
+from cdc_project.config import PipelineConfig, load_config, parse_config
 from cdc_project.core.columns import META_FIELDS
 from cdc_project.settings import StackSettings, load_settings
 from cdc_project.stack import postgres, services
@@ -114,10 +114,11 @@ def bench_reconcile(rows: int, differing: int) -> dict[str, Any]:
 
     settings = load_settings()
     started_here = not postgres.healthy(settings)
-    if started_here:
-        services.up(settings, _config(settings, "/tmp"), only={"postgres"}, echo=lambda _line: None)
     lake = tempfile.mkdtemp(prefix="cdc-bench-reconcile-")
     try:
+        if started_here:  # the stack's own cluster, with the demo pipeline's databases
+            stack_config = load_config(settings.pipeline_config, env=services.process_env(settings))
+            services.up(settings, stack_config, only={"postgres"}, echo=lambda _line: None)
         postgres.ensure_database(settings, DATABASE)
         dsn = postgres.dsn(settings, DATABASE)
         with psycopg2.connect(dsn) as conn, conn.cursor() as cursor:
