@@ -14,7 +14,7 @@ from typing import Any
 
 from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
 from cdc_project.core.errors import ConfigError
-from cdc_project.core.reconcile import KeyDiff
+from cdc_project.adapters.reconcile_tables import key_json
 from cdc_project.reconcile_job import ReconcileOutcome, reconcile
 
 SHOWN_KEYS = 20
@@ -38,13 +38,9 @@ def find_table(config: PipelineConfig, name: str) -> tuple[SourceConfig, TableCo
     return matches[0]
 
 
-def _key(diff: KeyDiff, names: list[str]) -> dict[str, Any]:
-    return dict(zip(names, diff.key, strict=True)) if names else {"row_hash": diff.key[0]}
-
-
 def render(outcome: ReconcileOutcome, as_json: bool) -> str:
     report = outcome.report
-    keys = [{"key": _key(d, list(outcome.key_names)), "kind": d.kind, "columns": list(d.columns), "rows": d.rows} for d in outcome.diffs]
+    keys = [{"key": key_json(d, outcome.key_names), "kind": d.kind, "columns": list(d.columns), "rows": d.rows} for d in outcome.diffs]
     if as_json:
         body: dict[str, Any] = {**asdict(report), "drift_pct": report.drift_pct, "verdict": outcome.verdict.severity,
                                 "keys": keys, "repaired_report": asdict(outcome.repaired) if outcome.repaired else None}

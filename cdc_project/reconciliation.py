@@ -76,8 +76,12 @@ class TableReconciler:
             source, table, config.kafka.bootstrap_servers, table.reconcile.catch_up_timeout_seconds
         )
         self.relation = qualified(table.schema_name, table.table_name)
-        self.conn = connect(source)
         self.lake: LakeSide = lake_side_for(config, source, table, kind)
+        try:
+            self.conn = connect(source)
+        except Exception:
+            self.lake.close()
+            raise
 
     def __enter__(self) -> TableReconciler:
         return self

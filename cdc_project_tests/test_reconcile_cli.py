@@ -47,10 +47,10 @@ def _outcome() -> ReconcileOutcome:
 def test_render_text_and_json() -> None:
     text = render(_outcome(), as_json=False)
     assert "missing 1, extra 0, mismatched 1 (1.0000%, critical); in flight 2" in text
-    assert "mismatched {'order_id': '8', 'line_no': '2'} ['quantity']" in text
+    assert "mismatched {'order_id': 8, 'line_no': 2} ['quantity']" in text
     body = json.loads(render(_outcome(), as_json=True))
     assert body["drift_pct"] == 1.0 and body["verdict"] == "critical" and body["watermark_offsets"] == {"0": 41}
-    assert body["keys"][0] == {"key": {"order_id": "7", "line_no": "1"}, "kind": "missing", "columns": [], "rows": 1}
+    assert body["keys"][0] == {"key": {"order_id": 7, "line_no": 1}, "kind": "missing", "columns": [], "rows": 1}
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,13 @@ def write_report(lake_root: str, report: ReconcileReport, storage_options: dict[
     write_deltalake(_uri(lake_root, "reports"), table, mode="append", storage_options=storage_options)
 
 
+def key_json(diff: KeyDiff, key_names: Sequence[str]) -> dict[str, object]:
+    """A differing key as people read it: its values by column (keyless: the row hash)."""
+    if not key_names:
+        return {"row_hash": diff.key[0]}
+    return dict(zip(key_names, diff.values, strict=True))
+
+
 def _hex(value: int | None) -> str | None:
     return None if value is None else f"{value:015x}"
 
@@ -65,7 +72,7 @@ def write_keys(
     rows = [
         {
             "job_id": report.job_id, "source": report.source, "table": report.table, "sink": report.sink,
-            "key": json.dumps(dict(zip(key_names, d.key, strict=True)) if key_names else {"row_hash": d.key[0]}),
+            "key": json.dumps(key_json(d, key_names), default=str),
             "kind": d.kind, "columns": list(d.columns), "source_hash": _hex(d.source_hash),
             "lake_hash": _hex(d.lake_hash), "rows": d.rows, "repaired": d.key in repaired,
         }
