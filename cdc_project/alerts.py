@@ -52,9 +52,11 @@ def raise_alert(alert: Alert, timeout: float = 5.0) -> Delivery:
         return Delivery(True, None)
     request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator's URL
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return Delivery(True, int(response.status))
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        log.error(json.dumps({"event": "cdc.alert.webhook_failed", "subject": alert.subject, "error": str(exc)}))
+        log.error(
+            json.dumps({"event": "cdc.alert.webhook_failed", "subject": alert.subject, "error": str(exc)})
+        )
         status = exc.code if isinstance(exc, urllib.error.HTTPError) else None
         return Delivery(True, status, str(exc))

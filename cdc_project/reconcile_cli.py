@@ -12,9 +12,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from cdc_project.adapters.reconcile_tables import key_json
 from cdc_project.config import PipelineConfig, SourceConfig, TableConfig
 from cdc_project.core.errors import ConfigError
-from cdc_project.adapters.reconcile_tables import key_json
 from cdc_project.reconcile_job import ReconcileOutcome, reconcile
 
 SHOWN_KEYS = 20
@@ -33,27 +33,44 @@ def find_table(config: PipelineConfig, name: str) -> tuple[SourceConfig, TableCo
     matches = [(s, t) for s, t in config.tables() if name in (t.name, f"{s.name}.{t.name}")]
     if len(matches) != 1:
         valid = [f"{s.name}.{t.name}" for s, t in config.tables()]
-        why = "is not a captured table" if not matches else "names tables of several sources; prefix the source"
+        why = (
+            "is not a captured table" if not matches else "names tables of several sources; prefix the source"
+        )
         raise ConfigError("--table", f"{name!r} {why}", valid)
     return matches[0]
 
 
 def render(outcome: ReconcileOutcome, as_json: bool) -> str:
     report = outcome.report
-    keys = [{"key": key_json(d, outcome.key_names), "kind": d.kind, "columns": list(d.columns), "rows": d.rows} for d in outcome.diffs]
+    keys = [
+        {"key": key_json(d, outcome.key_names), "kind": d.kind, "columns": list(d.columns), "rows": d.rows}
+        for d in outcome.diffs
+    ]
     if as_json:
-        body: dict[str, Any] = {**asdict(report), "drift_pct": report.drift_pct, "verdict": outcome.verdict.severity,
-                                "keys": keys, "repaired_report": asdict(outcome.repaired) if outcome.repaired else None}
+        body: dict[str, Any] = {
+            **asdict(report),
+            "drift_pct": report.drift_pct,
+            "verdict": outcome.verdict.severity,
+            "keys": keys,
+            "repaired_report": asdict(outcome.repaired) if outcome.repaired else None,
+        }
         return json.dumps(body, default=str, indent=2)
     lines = [
         f"{report.source}.{report.table}@{report.sink}: {report.status} (job {report.job_id})",
-        f"  rows: source {report.source_rows}, lake {report.lake_rows}; ranges compared {report.ranges_compared}",
-        f"  differing: missing {report.missing}, extra {report.extra}, mismatched {report.mismatched} "
-        f"({report.drift_pct:.4f}%, {outcome.verdict.severity}); in flight {report.in_flight}",
+        (
+            f"  rows: source {report.source_rows}, lake {report.lake_rows}; "
+            f"ranges compared {report.ranges_compared}"
+        ),
+        (
+            f"  differing: missing {report.missing}, extra {report.extra}, mismatched {report.mismatched} "
+            f"({report.drift_pct:.4f}%, {outcome.verdict.severity}); in flight {report.in_flight}"
+        ),
         f"  watermark: source {report.watermark_lsn}, sink offsets {report.watermark_offsets}",
     ]
     if outcome.repaired is not None:
-        lines.append(f"  repaired {outcome.repaired.repaired} keys of job {outcome.repaired.job_id}; re-checked above")
+        lines.append(
+            f"  repaired {outcome.repaired.repaired} keys of job {outcome.repaired.job_id}; re-checked above"
+        )
     if report.columns_not_compared:
         lines.append(f"  not compared: {list(report.columns_not_compared)}")
     lines += [f"  {k['kind']:10s} {k['key']} {k['columns'] or ''}" for k in keys[:SHOWN_KEYS]]
@@ -66,7 +83,7 @@ def run(config: PipelineConfig, args: argparse.Namespace) -> int:
     try:
         source, table = find_table(config, args.table)
         outcome = reconcile(config, source, table, args.sink, repair=args.repair)
-    except Exception as exc:  # noqa: BLE001 - any failure is exit status 2, with its message
+    except Exception as exc:
         print(f"cdc reconcile: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     print(render(outcome, args.json))

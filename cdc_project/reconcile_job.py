@@ -6,6 +6,7 @@ when the job fails. A failure still writes a report row with status `error`, the
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,10 +15,12 @@ from cdc_project.adapters.reconcile_tables import write_keys, write_report
 from cdc_project.adapters.reconcile_watermark import Watermark
 from cdc_project.alerts import Alert, AlertSeverity, raise_alert
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
-from cdc_project.core.errors import ConfigError
 from cdc_project.core.drift import DriftThresholds, ReconcileReport, Verdict, judge
-from cdc_project.core.reconcile import BisectionSettings, KeyDiff
+from cdc_project.core.errors import ConfigError
+from cdc_project.core.reconcile import DEFAULT_SETTINGS, BisectionSettings, KeyDiff
 from cdc_project.reconciliation import Result, TableReconciler
+
+log = logging.getLogger("cdc.reconcile")
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,19 @@ def reconcile(
     *,
     repair: bool = False,
     watermark: Watermark | None = None,
-    settings: BisectionSettings = BisectionSettings(),
+    settings: BisectionSettings = DEFAULT_SETTINGS,
 ) -> ReconcileOutcome:
     job_id = str(uuid.uuid4())
     started = datetime.now(UTC)
     subject = f"{source.name}.{table.name}@{kind}"
     if kind not in table.sinks:
-        raise ConfigError(f"tables[{table.name}].sinks", f"{kind!r} is not a sink of {table.name}", table.sinks)
+        raise ConfigError(
+            f"tables[{table.name}].sinks", f"{kind!r} is not a sink of {table.name}", table.sinks
+        )
     try:
-        with TableReconciler(config, source, table, kind, watermark=watermark, settings=settings) as reconciler:
+        with TableReconciler(
+            config, source, table, kind, watermark=watermark, settings=settings
+        ) as reconciler:
             first = reconciler.run(job_id, repair=repair)
             _write(config, first)
             repaired = None
@@ -60,16 +67,34 @@ def reconcile(
                 _write(config, final)
     except Exception as exc:
         _write_error(config, job_id, started, source, table, kind, exc)
-        raise_alert(Alert("reconcile", "error", subject, f"{subject}: reconciliation failed: {exc}",
-                          {"job_id": job_id, "error_class": type(exc).__name__}))
+        raise_alert(
+            Alert(
+                "reconcile",
+                "error",
+                subject,
+                f"{subject}: reconciliation failed: {exc}",
+                {"job_id": job_id, "error_class": type(exc).__name__},
+            )
+        )
         raise
     verdict = judge(final.report, thresholds(table))
     if not verdict.passed:
         severity: AlertSeverity = "critical" if verdict.severity == "critical" else "warn"
-        raise_alert(Alert("reconcile", severity, subject, verdict.message, {
-            "job_id": final.report.job_id, "drift_pct": verdict.drift_pct, "missing": final.report.missing,
-            "extra": final.report.extra, "mismatched": final.report.mismatched,
-        }))
+        raise_alert(
+            Alert(
+                "reconcile",
+                severity,
+                subject,
+                verdict.message,
+                {
+                    "job_id": final.report.job_id,
+                    "drift_pct": verdict.drift_pct,
+                    "missing": final.report.missing,
+                    "extra": final.report.extra,
+                    "mismatched": final.report.mismatched,
+                },
+            )
+        )
     return ReconcileOutcome(final.report, final.diffs, verdict, final.key_names, repaired)
 
 
@@ -79,15 +104,36 @@ def _write(config: PipelineConfig, result: Result) -> None:
     write_keys(config.lake.root, result.report, result.key_names, result.diffs, result.repaired_keys, options)
 
 
-def _write_error(config: PipelineConfig, job_id: str, started: datetime, source: SourceConfig,
-                 table: TableConfig, kind: SinkKind, exc: Exception) -> None:
+def _write_error(
+    config: PipelineConfig,
+    job_id: str,
+    started: datetime,
+    source: SourceConfig,
+    table: TableConfig,
+    kind: SinkKind,
+    exc: Exception,
+) -> None:
     report = ReconcileReport(
-        job_id=job_id, source=source.name, table=table.name, sink=kind, started_at=started,
-        finished_at=datetime.now(UTC), status="error", source_rows=0, lake_rows=0, ranges_compared=0,
-        missing=0, extra=0, mismatched=0, in_flight=0, rounds=0, watermark_lsn=None, watermark_offsets={},
+        job_id=job_id,
+        source=source.name,
+        table=table.name,
+        sink=kind,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        status="error",
+        source_rows=0,
+        lake_rows=0,
+        ranges_compared=0,
+        missing=0,
+        extra=0,
+        mismatched=0,
+        in_flight=0,
+        rounds=0,
+        watermark_lsn=None,
+        watermark_offsets={},
         error=f"{type(exc).__name__}: {exc}",
     )
     try:
         write_report(config.lake.root, report, config.lake.resolved_storage_options() or None)
-    except Exception:  # noqa: BLE001 - the original failure is what the caller must see
-        pass
+    except Exception as write_failure:
+        log.error("could not write the error report of %s: %s", job_id, write_failure)

@@ -22,13 +22,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cdc_project.adapters.reconcile_lake import LakeSide, lake_side_for
-from cdc_project.adapters.reconcile_source_pg import catalog, connect, primary_key, qualified, snapshot, source_rows, table_side
+from cdc_project.adapters.reconcile_source_pg import (
+    catalog,
+    connect,
+    primary_key,
+    qualified,
+    snapshot,
+    source_rows,
+    table_side,
+)
 from cdc_project.adapters.reconcile_watermark import PostgresCaptureWatermark, Watermark
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core.drift import ReconcileReport, Status
 from cdc_project.core.errors import ConfigError, RepairRefusedError
 from cdc_project.core.key_ranges import Bound
 from cdc_project.core.reconcile import (
+    DEFAULT_SETTINGS,
     EMPTY,
     BisectionSettings,
     DiffKind,
@@ -65,11 +74,23 @@ class Result:
 class TableReconciler:
     """Reconciliation of `table` in its `kind` sink; a context manager holding the two sides' connections."""
 
-    def __init__(self, config: PipelineConfig, source: SourceConfig, table: TableConfig, kind: SinkKind,
-                 *, watermark: Watermark | None = None, settings: BisectionSettings = BisectionSettings()) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        source: SourceConfig,
+        table: TableConfig,
+        kind: SinkKind,
+        *,
+        watermark: Watermark | None = None,
+        settings: BisectionSettings = DEFAULT_SETTINGS,
+    ) -> None:
         if source.kind != "postgres":
-            raise ConfigError(f"sources[{source.name}].kind", "reconciliation reads the source with PostgreSQL "
-                              "SQL; other source kinds are not supported yet", ["postgres"])
+            raise ConfigError(
+                f"sources[{source.name}].kind",
+                "reconciliation reads the source with PostgreSQL "
+                "SQL; other source kinds are not supported yet",
+                ["postgres"],
+            )
         self.config, self.source, self.table, self.kind = config, source, table, kind
         self.settings = settings
         self.watermark = watermark or PostgresCaptureWatermark(
@@ -93,14 +114,23 @@ class TableReconciler:
     def plan(self) -> tuple[ComparisonPlan, list[SourceColumn]]:
         with self.conn.cursor() as cursor:
             columns = catalog(cursor, self.relation)
-            keys = [] if self.table.append_only else (self.table.primary_key or primary_key(cursor, self.relation))
+            keys = (
+                []
+                if self.table.append_only
+                else (self.table.primary_key or primary_key(cursor, self.relation))
+            )
         self.conn.rollback()
         if not keys and not self.table.append_only:
-            raise ConfigError(f"tables[{self.table.name}].primary_key", "the source table has no primary key; "
-                              "name the key columns, or declare `primary_key: []` for a keyless table")
+            raise ConfigError(
+                f"tables[{self.table.name}].primary_key",
+                "the source table has no primary key; "
+                "name the key columns, or declare `primary_key: []` for a keyless table",
+            )
         schema = self.lake.data_schema()
         lake_columns = None if schema is None else set(schema.names)
-        plan = plan_comparison(self.table.name, columns, keys, lake_columns, self.table.reconcile.exclude_columns)
+        plan = plan_comparison(
+            self.table.name, columns, keys, lake_columns, self.table.reconcile.exclude_columns
+        )
         return plan, columns
 
     def run(self, job_id: str | None = None, *, repair: bool = False, repair_of: str | None = None) -> Result:
@@ -113,22 +143,37 @@ class TableReconciler:
             kinds[diff.kind] += diff.rows
         status: Status = "drift" if found.diffs else "in_sync"
         report = ReconcileReport(
-            job_id=job_id, source=self.source.name, table=self.table.name, sink=self.kind, started_at=started,
-            finished_at=datetime.now(UTC), status=status, source_rows=found.source_rows,
-            lake_rows=found.lake_rows, ranges_compared=found.ranges_compared, missing=kinds["missing"],
-            extra=kinds["extra"], mismatched=kinds["mismatched"], in_flight=found.in_flight,
-            rounds=found.rounds, watermark_lsn=found.watermark_lsn,
-            watermark_offsets=self.lake.sink.committed_offsets(), repair_of=repair_of,
+            job_id=job_id,
+            source=self.source.name,
+            table=self.table.name,
+            sink=self.kind,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status=status,
+            source_rows=found.source_rows,
+            lake_rows=found.lake_rows,
+            ranges_compared=found.ranges_compared,
+            missing=kinds["missing"],
+            extra=kinds["extra"],
+            mismatched=kinds["mismatched"],
+            in_flight=found.in_flight,
+            rounds=found.rounds,
+            watermark_lsn=found.watermark_lsn,
+            watermark_offsets=self.lake.sink.committed_offsets(),
+            repair_of=repair_of,
             columns_not_compared=plan.not_compared,
         )
         names = tuple(plan.key_names)
         if not (repair and found.diffs):
             return Result(report, found.diffs, names)
         if not plan.keys:
-            raise RepairRefusedError(self.table.name, self.kind, "a keyless table has no key to re-sync rows by")
+            raise RepairRefusedError(
+                self.table.name, self.kind, "a keyless table has no key to re-sync rows by"
+            )
         self._repair(plan, found.repairs)
-        report = dataclasses.replace(report, status="repaired", repaired=len(found.repairs),
-                                     finished_at=datetime.now(UTC))
+        report = dataclasses.replace(
+            report, status="repaired", repaired=len(found.repairs), finished_at=datetime.now(UTC)
+        )
         return Result(report, found.diffs, names, frozenset(found.repairs))
 
     def _keyed(self, plan: ComparisonPlan, columns: list[SourceColumn], *, collect: bool) -> Findings:
@@ -155,10 +200,19 @@ class TableReconciler:
             judged = classify(settled, source_digests, lake_rows, plan.columns)
             diffs += judged
             for d in judged:
-                repairs[d.key] = RepairRow(dict(zip(plan.key_names, d.values, strict=True)), full.get(d.key),
-                                           after.get(d.key))
-        return Findings(bisection.source_rows, bisection.lake_rows, bisection.ranges_compared, tuple(diffs),
-                        len(pending), rounds, lsn, repairs)
+                repairs[d.key] = RepairRow(
+                    dict(zip(plan.key_names, d.values, strict=True)), full.get(d.key), after.get(d.key)
+                )
+        return Findings(
+            bisection.source_rows,
+            bisection.lake_rows,
+            bisection.ranges_compared,
+            tuple(diffs),
+            len(pending),
+            rounds,
+            lsn,
+            repairs,
+        )
 
     def _keyless(self, plan: ComparisonPlan) -> Findings:
         """Rows compared as multisets of row hashes; a hash's lake count is its watermark state."""
@@ -167,7 +221,9 @@ class TableReconciler:
             lsn: str | None = snap.lsn
         lake = self.lake.hash_counts(plan)
         totals = (sum(source.values()), sum(lake.values()))
-        pending: dict[Key, Bound] = {(f"{h:015x}",): (h,) for h in source.keys() | lake.keys() if source[h] != lake[h]}
+        pending: dict[Key, Bound] = {
+            (f"{h:015x}",): (h,) for h in source.keys() | lake.keys() if source[h] != lake[h]
+        }
         diffs: list[KeyDiff] = []
         rounds = 0
         while pending and rounds < self.table.reconcile.recheck_rounds:
@@ -178,15 +234,21 @@ class TableReconciler:
             lsn = self.watermark.catch_up(self.lake.sink).lsn or lsn
             after = self.lake.hash_counts(plan)
             settled, pending = split_settled(pending, _counts(before, pending), _counts(after, pending))
-            diffs += [_multiset_diff(key, h, source[h], before[h]) for key, (h,) in settled.items()
-                      if source[h] != before[h]]
+            diffs += [
+                _multiset_diff(key, h, source[h], before[h])
+                for key, (h,) in settled.items()
+                if source[h] != before[h]
+            ]
         return Findings(totals[0], totals[1], 1, tuple(diffs), len(pending), rounds, lsn, {})
 
     def _repair(self, plan: ComparisonPlan, repairs: Mapping[Key, RepairRow]) -> None:
         schema = self.lake.data_schema()
         if schema is None:
-            raise RepairRefusedError(self.table.name, self.kind, "the lake table does not exist yet; let the "
-                                     "ingest create it (or re-snapshot the table)")
+            raise RepairRefusedError(
+                self.table.name,
+                self.kind,
+                "the lake table does not exist yet; let the ingest create it (or re-snapshot the table)",
+            )
         rows = repair_batch(list(repairs.values()), schema, self.lake.sink.topic, datetime.now(UTC))
         self.lake.sink.apply_repair(rows, plan.key_names)
 
@@ -197,5 +259,12 @@ def _counts(counts: Counter[int], keys: Mapping[Key, Bound]) -> dict[Key, str | 
 
 def _multiset_diff(key: Key, row_hash: int, source: int, lake: int) -> KeyDiff:
     kind: DiffKind = "missing" if source > lake else "extra"
-    return KeyDiff(key, (row_hash,), kind, (), row_hash if source else None, row_hash if lake else None,
-                   rows=abs(source - lake))
+    return KeyDiff(
+        key,
+        (row_hash,),
+        kind,
+        (),
+        row_hash if source else None,
+        row_hash if lake else None,
+        rows=abs(source - lake),
+    )

@@ -19,9 +19,11 @@ class _Receiver(BaseHTTPRequestHandler):
     received: list[dict[str, object]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append({"path": self.path, "type": self.headers["Content-Type"], **json.loads(body)})
+        type(self).received.append(
+            {"path": self.path, "type": self.headers["Content-Type"], **json.loads(body)}
+        )
         self.send_response(type(self).status)
         self.end_headers()
 
@@ -47,18 +49,22 @@ def webhook() -> Iterator[tuple[str, type[_Receiver]]]:
 ALERT = Alert("reconcile", "critical", "shop.public.customers@delta", "drift 2% >= 1%", {"missing": 3})
 
 
-def test_alert_is_logged_as_json_without_a_webhook(monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_alert_is_logged_as_json_without_a_webhook(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv(WEBHOOK_ENV, raising=False)
     with caplog.at_level(logging.WARNING, logger="cdc.alerts"):
         delivery = raise_alert(ALERT)
     assert (delivery.logged, delivery.webhook_status) == (True, None)
     line = json.loads(caplog.records[-1].getMessage())
-    assert line["event"] == "cdc.alert" and line["severity"] == "critical" and line["details"] == {"missing": 3}
+    assert (
+        line["event"] == "cdc.alert" and line["severity"] == "critical" and line["details"] == {"missing": 3}
+    )
 
 
-def test_alert_is_posted_to_the_webhook(monkeypatch: pytest.MonkeyPatch,
-                                        webhook: tuple[str, type[_Receiver]]) -> None:
+def test_alert_is_posted_to_the_webhook(
+    monkeypatch: pytest.MonkeyPatch, webhook: tuple[str, type[_Receiver]]
+) -> None:
     url, receiver = webhook
     monkeypatch.setenv(WEBHOOK_ENV, url)
     delivery = raise_alert(ALERT)
@@ -69,8 +75,12 @@ def test_alert_is_posted_to_the_webhook(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("status", [500, None])  # the receiver fails; nothing listens at all
-def test_alert_survives_a_failing_webhook(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-                                          webhook: tuple[str, type[_Receiver]], status: int | None) -> None:
+def test_alert_survives_a_failing_webhook(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    webhook: tuple[str, type[_Receiver]],
+    status: int | None,
+) -> None:
     url, receiver = webhook
     receiver.status = status or 200
     monkeypatch.setenv(WEBHOOK_ENV, url if status else "http://127.0.0.1:9/unreachable")

@@ -35,12 +35,28 @@ def test_find_table_names_the_valid_tables() -> None:
 
 def _outcome() -> ReconcileOutcome:
     report = ReconcileReport(
-        job_id="j1", source="shop", table="public.order_items", sink="delta", started_at=AT, finished_at=AT,
-        status="drift", source_rows=200, lake_rows=200, ranges_compared=5, missing=1, extra=0, mismatched=1,
-        in_flight=2, rounds=1, watermark_lsn="0/16B3748", watermark_offsets={0: 41},
+        job_id="j1",
+        source="shop",
+        table="public.order_items",
+        sink="delta",
+        started_at=AT,
+        finished_at=AT,
+        status="drift",
+        source_rows=200,
+        lake_rows=200,
+        ranges_compared=5,
+        missing=1,
+        extra=0,
+        mismatched=1,
+        in_flight=2,
+        rounds=1,
+        watermark_lsn="0/16B3748",
+        watermark_offsets={0: 41},
     )
-    diffs = (KeyDiff(("7", "1"), (7, 1), "missing", (), 10, None),
-             KeyDiff(("8", "2"), (8, 2), "mismatched", ("quantity",), 11, 12))
+    diffs = (
+        KeyDiff(("7", "1"), (7, 1), "missing", (), 10, None),
+        KeyDiff(("8", "2"), (8, 2), "mismatched", ("quantity",), 11, 12),
+    )
     return ReconcileOutcome(report, diffs, judge(report, DriftThresholds()), ("order_id", "line_no"))
 
 
@@ -49,8 +65,15 @@ def test_render_text_and_json() -> None:
     assert "missing 1, extra 0, mismatched 1 (1.0000%, critical); in flight 2" in text
     assert "mismatched {'order_id': 8, 'line_no': 2} ['quantity']" in text
     body = json.loads(render(_outcome(), as_json=True))
-    assert body["drift_pct"] == 1.0 and body["verdict"] == "critical" and body["watermark_offsets"] == {"0": 41}
-    assert body["keys"][0] == {"key": {"order_id": 7, "line_no": 1}, "kind": "missing", "columns": [], "rows": 1}
+    assert (
+        body["drift_pct"] == 1.0 and body["verdict"] == "critical" and body["watermark_offsets"] == {"0": 41}
+    )
+    assert body["keys"][0] == {
+        "key": {"order_id": 7, "line_no": 1},
+        "kind": "missing",
+        "columns": [],
+        "rows": 1,
+    }
 
 
 @pytest.mark.parametrize(

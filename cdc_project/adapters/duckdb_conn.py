@@ -21,14 +21,15 @@ def extension_path(name: str) -> Path:
         module = importlib.import_module(f"duckdb_extension_{name}")
     except ImportError:
         raise ConfigError(
-            f"duckdb extension {name}", f"the duckdb-extension-{name} wheel is not installed; run `make install`"
+            f"duckdb extension {name}",
+            f"the duckdb-extension-{name} wheel is not installed; run `make install`",
         ) from None
     assert module.__file__ is not None
     path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.exists():
         raise ConfigError(
             f"duckdb extension {name}",
-            f"{path} is missing: duckdb-extension-{name} must be pinned at duckdb's version {duckdb.__version__}",
+            f"{path} is missing: pin duckdb-extension-{name} at duckdb's version {duckdb.__version__}",
         )
     return path
 

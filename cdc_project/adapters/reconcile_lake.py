@@ -78,8 +78,11 @@ class DuckDbLake:
 
     def _live(self, plan: ComparisonPlan) -> SqlSide | None:
         current, _ = self._relations(self.conn)
-        return None if current is None else SqlSide(duckdb_conn.DuckDbRunner(self.conn), DUCKDB, current,
-                                                    plan.keys, plan.columns)
+        return (
+            None
+            if current is None
+            else SqlSide(duckdb_conn.DuckDbRunner(self.conn), DUCKDB, current, plan.keys, plan.columns)
+        )
 
     def snapshot(self, plan: ComparisonPlan) -> SqlSide | None:
         live = self._live(plan)
@@ -88,7 +91,8 @@ class DuckDbLake:
         names = ", ".join(DUCKDB.ident(k.name) for k in plan.keys)
         select = f"{names}, " if names else ""
         self.conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE lake_hashed AS SELECT {select}{DUCKDB.row_hash(plan.columns)} AS h "
+            "CREATE OR REPLACE TEMP TABLE lake_hashed AS "
+            f"SELECT {select}{DUCKDB.row_hash(plan.columns)} AS h "
             f"FROM {live.relation}"
         )
         return SqlSide(live.runner, DUCKDB, live.relation, plan.keys, plan.columns, hashed="lake_hashed")
@@ -175,7 +179,9 @@ def _literal(text: str) -> str:
     return text.replace("'", "''")
 
 
-def lake_side_for(config: PipelineConfig, source: SourceConfig, table: TableConfig, kind: SinkKind) -> LakeSide:
+def lake_side_for(
+    config: PipelineConfig, source: SourceConfig, table: TableConfig, kind: SinkKind
+) -> LakeSide:
     """The one place a sink kind picks its lake side (pushdown where the engine can read the table)."""
     sink = sink_for(config, source, table, kind)
     if kind == "delta" and "://" not in config.lake.root.removeprefix("file://"):

@@ -37,10 +37,17 @@ class PostgresSinkLake:
         self.live = f"(SELECT * FROM {relation} WHERE NOT coalesce({POSTGRES.ident(DELETED)}, false)) AS lake"
 
     @classmethod
-    def connect(cls, sink: TableSink, config: PostgresSinkConfig, source_name: str, table: TableConfig
-                ) -> PostgresSinkLake:
-        conn = psycopg2.connect(host=config.host, port=config.port, dbname=config.database, user=config.user,
-                                password=config.password(), application_name="cdc-reconcile")
+    def connect(
+        cls, sink: TableSink, config: PostgresSinkConfig, source_name: str, table: TableConfig
+    ) -> PostgresSinkLake:
+        conn = psycopg2.connect(
+            host=config.host,
+            port=config.port,
+            dbname=config.database,
+            user=config.user,
+            password=config.password(),
+            application_name="cdc-reconcile",
+        )
         return cls(sink, conn, sink_relation(config.schema_prefix, source_name, table))
 
     def data_schema(self) -> pa.Schema | None:
@@ -67,8 +74,11 @@ class PostgresSinkLake:
         states: dict[Key, str | None] = {}
         for start in range(0, len(keys), 500):
             where, params = POSTGRES.keys_in(plan.keys, keys[start : start + 500], plan.key_types)
-            sql = (f"SELECT {', '.join(texts)}, max({POSTGRES.ident(POSITION)} COLLATE \"C\") FROM {self.relation} "
-                   f"WHERE {where} GROUP BY {', '.join(texts)}")
+            sql = (
+                f'SELECT {", ".join(texts)}, max({POSTGRES.ident(POSITION)} COLLATE "C") '
+                f"FROM {self.relation} "
+                f"WHERE {where} GROUP BY {', '.join(texts)}"
+            )
             for row in runner.fetch(sql, params):
                 states[key_of(row[:-1], plan.keys)] = row[-1]
         return states

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from cdc_project.config import SourceConfig, TableConfig
 from cdc_project.adapters.reconcile_sql_side import SqlSide
+from cdc_project.config import SourceConfig
 from cdc_project.core.hash_sql import Dialect
 from cdc_project.core.key_ranges import Bound
 from cdc_project.core.reconcile import Key, key_of
@@ -57,8 +57,13 @@ def qualified(schema: str, table: str) -> str:
 
 def connect(source: SourceConfig) -> psycopg2.extensions.connection:
     return psycopg2.connect(
-        host=source.host, port=source.port, dbname=source.database, user=source.user,
-        password=source.password(), connect_timeout=10, application_name="cdc-reconcile",
+        host=source.host,
+        port=source.port,
+        dbname=source.database,
+        user=source.user,
+        password=source.password(),
+        connect_timeout=10,
+        application_name="cdc-reconcile",
     )
 
 
@@ -88,8 +93,10 @@ def snapshot(conn: psycopg2.extensions.connection) -> Iterator[Snapshot]:
             row = cursor.fetchone()
             assert row is not None
             lsn = str(row[0])
-            cursor.execute("SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
-                           "SET LOCAL extra_float_digits = 1")
+            cursor.execute(
+                "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
+                "SET LOCAL extra_float_digits = 1"
+            )
             yield Snapshot(PgRunner(cursor), lsn)
     finally:
         conn.rollback()
@@ -99,8 +106,13 @@ def table_side(runner: PgRunner, relation: str, plan: ComparisonPlan) -> SqlSide
     return SqlSide(runner, POSTGRES, relation, plan.keys, plan.columns, key_casts=plan.key_types)
 
 
-def source_rows(runner: PgRunner, relation: str, plan: ComparisonPlan, keys: Sequence[Bound],
-                columns: Sequence[SourceColumn]) -> dict[Key, dict[str, Any]]:
+def source_rows(
+    runner: PgRunner,
+    relation: str,
+    plan: ComparisonPlan,
+    keys: Sequence[Bound],
+    columns: Sequence[SourceColumn],
+) -> dict[Key, dict[str, Any]]:
     """The full rows holding `keys`, as Python values (JSON as its text), for repair change rows."""
     side = table_side(runner, relation, plan)
     select = [

@@ -47,7 +47,9 @@ class SqlSide:
 
     def range_stats(self, ranges: Sequence[KeyRange]) -> list[RangeStats]:
         relation, row_hash = self._hash_source()
-        bucket, bucket_params = self.dialect.bucket(self.keys, ranges, self.key_casts) if self.keys else ("0", [])
+        bucket, bucket_params = (
+            self.dialect.bucket(self.keys, ranges, self.key_casts) if self.keys else ("0", [])
+        )
         where, where_params = self.dialect.in_ranges(self.keys, ranges)
         sql = (
             f"SELECT b, count(*), sum(h) FROM (SELECT {bucket} AS b, {row_hash} AS h FROM {relation} "
@@ -67,7 +69,8 @@ class SqlSide:
         order = ", ".join(self.dialect.key_term(k) for k in self.keys)
         step = self.dialect.int_div
         sql = (
-            f"SELECT b, {names} FROM (SELECT b, {names}, row_number() OVER (PARTITION BY b ORDER BY {order}) AS rn, "
+            f"SELECT b, {names} FROM (SELECT b, {names}, "
+            f"row_number() OVER (PARTITION BY b ORDER BY {order}) AS rn, "
             f"count(*) OVER (PARTITION BY b) AS n FROM (SELECT {bucket} AS b, {names} FROM {relation} "
             f"WHERE {where}) inner_q) q WHERE rn > 1 AND {step(f'(rn - 1) * {parts}', 'n')} > "
             f"{step(f'(rn - 2) * {parts}', 'n')} ORDER BY b, {order}"

@@ -48,14 +48,19 @@ class Watermark(Protocol):
 
 
 class AppliedWatermark:
-    """A lake no capture feeds (a bulk load, a copy): nothing is in flight, so there is nothing to wait for."""
+    """A lake no capture feeds (a bulk load, a copy): nothing is in flight, nothing to wait for."""
 
     def catch_up(self, sink: TableSink) -> CaughtUp:
         return CaughtUp(None, sink.committed_offsets(), 0.0)
 
 
-def _poll(condition: Callable[[], bool], timeout: float, stage: str, detail: Callable[[], str],
-          interval: float = 0.5) -> None:
+def _poll(
+    condition: Callable[[], bool],
+    timeout: float,
+    stage: str,
+    detail: Callable[[], str],
+    interval: float = 0.5,
+) -> None:
     began = time.monotonic()
     while not condition():
         waited = time.monotonic() - began
@@ -67,7 +72,9 @@ def _poll(condition: Callable[[], bool], timeout: float, stage: str, detail: Cal
 class PostgresCaptureWatermark:
     def __init__(self, source: SourceConfig, table: TableConfig, bootstrap: str, timeout: float) -> None:
         if source.kind != "postgres":
-            raise ConfigError(f"sources[{source.name}].kind", "reconciliation watermarks need a postgres source")
+            raise ConfigError(
+                f"sources[{source.name}].kind", "reconciliation watermarks need a postgres source"
+            )
         if source.signal_table is None:
             raise ConfigError(
                 f"sources[{source.name}].signal_table",
@@ -86,8 +93,10 @@ class PostgresCaptureWatermark:
         marker = str(uuid.uuid4())
         data = json.dumps({"message": f"cdc reconcile watermark {marker}"})
         with closing(connect(self.source)) as conn, conn, conn.cursor() as cursor:  # one transaction
-            cursor.execute(sql.SQL("INSERT INTO {} (id, type, data) VALUES (%s, 'log', %s)").format(target),
-                           (marker, data))
+            cursor.execute(
+                sql.SQL("INSERT INTO {} (id, type, data) VALUES (%s, 'log', %s)").format(target),
+                (marker, data),
+            )
             cursor.execute(sql.SQL("DELETE FROM {} WHERE id = %s").format(target), (marker,))
             cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             row = cursor.fetchone()
@@ -109,8 +118,12 @@ class PostgresCaptureWatermark:
         began = time.monotonic()
         mark = self._mark()
         slot = self.source.replication_slot
-        _poll(lambda: self._flushed(mark)[1], self.timeout, f"the capture to pass {mark}",
-              lambda: f"slot {slot} has flushed {self._flushed(mark)[0]}")
+        _poll(
+            lambda: self._flushed(mark)[1],
+            self.timeout,
+            f"the capture to pass {mark}",
+            lambda: f"slot {slot} has flushed {self._flushed(mark)[0]}",
+        )
         ends = kafka_source.exact_end_offsets(self.bootstrap, self.topic)
         wanted = {p: end - 1 for p, end in ends.items() if end > 0}
 
@@ -119,6 +132,11 @@ class PostgresCaptureWatermark:
             return all(committed.get(p, -1) >= last for p, last in wanted.items())
 
         remaining = max(1.0, self.timeout - (time.monotonic() - began))
-        _poll(applied, remaining, f"the {sink.kind} sink to apply {self.topic} through {wanted}",
-              lambda: f"it has committed {sink.committed_offsets()}", interval=1.0)
+        _poll(
+            applied,
+            remaining,
+            f"the {sink.kind} sink to apply {self.topic} through {wanted}",
+            lambda: f"it has committed {sink.committed_offsets()}",
+            interval=1.0,
+        )
         return CaughtUp(mark, sink.committed_offsets(), time.monotonic() - began)

@@ -29,8 +29,20 @@ from typing import Any, Literal
 from cdc_project.core.errors import UnsupportedReconcileTypeError
 
 Canon = Literal[
-    "integer", "decimal", "real", "float", "boolean", "text", "char", "uuid", "bytes", "date", "timestamp",
-    "time", "json", "array",
+    "integer",
+    "decimal",
+    "real",
+    "float",
+    "boolean",
+    "text",
+    "char",
+    "uuid",
+    "bytes",
+    "date",
+    "timestamp",
+    "time",
+    "json",
+    "array",
 ]
 # Canons whose text can contain the row separator: length-prefixed in the row text (core/hash_sql.py).
 FREE_TEXT: frozenset[Canon] = frozenset({"text", "char"})
@@ -44,7 +56,20 @@ _PG_TYPES: dict[str, Canon] = {
     "float8": "float",
     "bool": "boolean",
     **dict.fromkeys(
-        ("text", "varchar", "name", "citext", "inet", "cidr", "macaddr", "macaddr8", "xml", "ltree", "bit", "varbit"),
+        (
+            "text",
+            "varchar",
+            "name",
+            "citext",
+            "inet",
+            "cidr",
+            "macaddr",
+            "macaddr8",
+            "xml",
+            "ltree",
+            "bit",
+            "varbit",
+        ),
         "text",
     ),
     "bpchar": "char",
@@ -68,9 +93,15 @@ class CanonicalColumn:
     element: Canon | None = None
 
 
-def canon_for_pg_type(column: str, type_name: str, *, is_enum: bool = False, element: str | None = None,
-                      element_is_enum: bool = False) -> CanonicalColumn:
-    """The canon of a PostgreSQL column from its catalog type name (domains already resolved to their base)."""
+def canon_for_pg_type(
+    column: str,
+    type_name: str,
+    *,
+    is_enum: bool = False,
+    element: str | None = None,
+    element_is_enum: bool = False,
+) -> CanonicalColumn:
+    """The canon of a PostgreSQL column from its catalog type name (a domain resolved to its base)."""
     if element is not None:
         inner = canon_for_pg_type(column, element, is_enum=element_is_enum)
         if inner.canon == "array":
@@ -126,7 +157,7 @@ def _parse(text: str) -> Any:
 
 
 def canonical_json(text: str) -> str:
-    """Sorted keys, no whitespace, numbers without trailing zeros (a later duplicate key wins, as in jsonb)."""
+    """Sorted keys, no whitespace, numbers without trailing zeros; a later duplicate key wins, as in jsonb."""
     try:
         return _dump(_parse(text))
     except ValueError:

@@ -78,4 +78,6 @@ def judge(report: ReconcileReport, thresholds: DriftThresholds) -> Verdict:
         return Verdict("critical", pct, f"{where}: drift {pct:.4f}% >= {thresholds.critical_pct}% ({counts})")
     if pct > thresholds.warn_pct:
         return Verdict("warn", pct, f"{where}: drift {pct:.4f}% > {thresholds.warn_pct}% ({counts})")
-    return Verdict("ok", pct, f"{where}: in sync ({report.source_rows} source rows, {report.lake_rows} lake rows)")
+    return Verdict(
+        "ok", pct, f"{where}: in sync ({report.source_rows} source rows, {report.lake_rows} lake rows)"
+    )

@@ -37,14 +37,16 @@ _PG_VALUE: dict[Canon, str] = {
     "bytes": "encode({c}, 'hex')",
     "date": "CASE WHEN isfinite({c}) THEN ({c} - date '1970-01-01')::text ELSE {c}::text END",
     # extract(epoch) is exact numeric since PostgreSQL 14: no float rounding of the microseconds
-    "timestamp": "CASE WHEN isfinite({c}) THEN (extract(epoch FROM {c}) * 1000000)::bigint::text ELSE {c}::text END",
+    "timestamp": "CASE WHEN isfinite({c}) THEN (extract(epoch FROM {c}) * 1000000)::bigint::text "
+    "ELSE {c}::text END",
     "time": "(extract(epoch FROM {c}::time) * 1000000)::bigint::text",
     "json": "{c}::jsonb::text",
     "array": "array_to_json({c})::text",
 }
 _DUCK_VALUE: dict[Canon, str] = {
     "integer": "CAST({c} AS VARCHAR)",
-    "decimal": "CASE WHEN contains(CAST({c} AS VARCHAR), '.') THEN rtrim(rtrim(CAST({c} AS VARCHAR), '0'), '.') "
+    "decimal": "CASE WHEN contains(CAST({c} AS VARCHAR), '.') "
+    "THEN rtrim(rtrim(CAST({c} AS VARCHAR), '0'), '.') "
     "ELSE CAST({c} AS VARCHAR) END",
     "real": "CAST(CAST({c} AS FLOAT) AS VARCHAR)",
     "float": "CAST(CAST({c} AS DOUBLE) AS VARCHAR)",
@@ -53,7 +55,8 @@ _DUCK_VALUE: dict[Canon, str] = {
     "char": "rtrim(CAST({c} AS VARCHAR), ' ')",
     "uuid": "lower(CAST({c} AS VARCHAR))",
     "bytes": "lower(hex({c}))",
-    "date": "CASE WHEN isfinite({c}) THEN CAST({c} - DATE '1970-01-01' AS VARCHAR) ELSE CAST({c} AS VARCHAR) END",
+    "date": "CASE WHEN isfinite({c}) THEN CAST({c} - DATE '1970-01-01' AS VARCHAR) "
+    "ELSE CAST({c} AS VARCHAR) END",
     "timestamp": "CASE WHEN isfinite({c}) THEN CAST(epoch_us({c}) AS VARCHAR) ELSE CAST({c} AS VARCHAR) END",
     "time": "CAST(datediff('microsecond', TIME '00:00:00', CAST({c} AS TIME)) AS VARCHAR)",
     "json": "CAST({c} AS VARCHAR)",
@@ -100,7 +103,9 @@ class Dialect:
             return f'{term} COLLATE "C"'
         return term
 
-    def compare(self, keys: Sequence[CanonicalColumn], op: Literal[">=", "<"], bound: Bound) -> tuple[str, Params]:
+    def compare(
+        self, keys: Sequence[CanonicalColumn], op: Literal[">=", "<"], bound: Bound
+    ) -> tuple[str, Params]:
         """`key op bound` for a key tuple."""
         terms = [self.key_term(k) for k in keys]
         ph = self.placeholder
@@ -141,8 +146,12 @@ class Dialect:
             params += values
         return (" OR ".join(parts) or "FALSE"), params
 
-    def bucket(self, keys: Sequence[CanonicalColumn], ranges: Sequence[KeyRange],
-               casts: Sequence[str | None] | None = None) -> tuple[str, Params]:
+    def bucket(
+        self,
+        keys: Sequence[CanonicalColumn],
+        ranges: Sequence[KeyRange],
+        casts: Sequence[str | None] | None = None,
+    ) -> tuple[str, Params]:
         """The index of the range (ascending, disjoint) a row in their union falls into: a binary search.
 
         PostgreSQL with a one-column key and its type known uses width_bucket(key, lower bounds), the same
@@ -169,13 +178,20 @@ class Dialect:
 
         return node(0, len(ranges) - 1)
 
-    def keys_in(self, keys: Sequence[CanonicalColumn], values: Sequence[Bound],
-                casts: Sequence[str | None] | None = None) -> tuple[str, Params]:
+    def keys_in(
+        self,
+        keys: Sequence[CanonicalColumn],
+        values: Sequence[Bound],
+        casts: Sequence[str | None] | None = None,
+    ) -> tuple[str, Params]:
         """`key IN (...)`; PostgreSQL placeholders carry the column types (`casts`) so literals compare."""
         if not values:
             return "FALSE", []
         ph = self.placeholder
-        typed = [f"{ph}::{cast}" if cast and self.name == "postgres" else ph for cast in (casts or [None] * len(keys))]
+        typed = [
+            f"{ph}::{cast}" if cast and self.name == "postgres" else ph
+            for cast in (casts or [None] * len(keys))
+        ]
         row = f"({', '.join(typed)})"
         terms = ", ".join(self.ident(k.name) for k in keys)
         params = [v for value in values for v in value]

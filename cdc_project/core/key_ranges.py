@@ -30,7 +30,11 @@ WHOLE = KeyRange()
 
 def subranges(parent: KeyRange, points: Sequence[Bound]) -> list[KeyRange]:
     """`parent` cut at `points` (keys inside it, ascending); points equal to a bound are ignored."""
-    inner = [p for i, p in enumerate(points) if p != parent.lo and p != parent.hi and (i == 0 or p != points[i - 1])]
+    inner = [
+        p
+        for i, p in enumerate(points)
+        if p != parent.lo and p != parent.hi and (i == 0 or p != points[i - 1])
+    ]
     bounds: list[Bound | None] = [parent.lo, *inner, parent.hi]
     return [KeyRange(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
 

@@ -82,6 +82,9 @@ class BisectionSettings:
             raise ValueError(f"max_parts={self.max_parts} must be >= 2 and leaf_rows={self.leaf_rows} >= 1")
 
 
+DEFAULT_SETTINGS = BisectionSettings()
+
+
 @dataclass(frozen=True)
 class Bisection:
     source_rows: int
@@ -101,7 +104,7 @@ class KeyDiff:
     rows: int = 1  # rows this difference stands for (keyless tables: copies of one row)
 
 
-def bisect(source: Side, lake: Side, settings: BisectionSettings = BisectionSettings()) -> Bisection:
+def bisect(source: Side, lake: Side, settings: BisectionSettings = DEFAULT_SETTINGS) -> Bisection:
     ranges = [WHOLE]
     compared = 0
     totals: tuple[int, int] | None = None
@@ -120,7 +123,9 @@ def bisect(source: Side, lake: Side, settings: BisectionSettings = BisectionSett
             parts = min(settings.max_parts, max(2, math.ceil(largest / settings.leaf_rows)))
             by_source = [r for r, s, k in wide if s.count >= k.count]
             by_lake = [r for r, s, k in wide if s.count < k.count]
-            points = dict(zip(by_source, source.split_points(by_source, parts) if by_source else [], strict=True))
+            points = dict(
+                zip(by_source, source.split_points(by_source, parts) if by_source else [], strict=True)
+            )
             points |= dict(zip(by_lake, lake.split_points(by_lake, parts) if by_lake else [], strict=True))
             for parent, _, _ in wide:
                 children = subranges(parent, points[parent])
@@ -157,7 +162,7 @@ def classify(
 ) -> list[KeyDiff]:
     """The differences among `keys`; a key whose rows differ only in representation is not one."""
     diffs: list[KeyDiff] = []
-    for key, values in keys.items():
+    for key in keys:
         mine, theirs = source.get(key), lake.get(key)
         if mine is None and theirs is None:
             continue

@@ -51,16 +51,23 @@ def plan_comparison(
     by_name = {c.name: c for c in source_columns}
     unknown = sorted(set(exclude) - set(by_name))
     if unknown:
-        raise ConfigError(f"tables[{table}].reconcile.exclude_columns", f"{unknown} are not columns of {table}",
-                          sorted(by_name))
+        raise ConfigError(
+            f"tables[{table}].reconcile.exclude_columns",
+            f"{unknown} are not columns of {table}",
+            sorted(by_name),
+        )
     keys: list[CanonicalColumn] = []
     for name in key_names:
         column = by_name.get(name)
         if column is None:
-            raise ConfigError(f"tables[{table}].primary_key", f"{name!r} is not a column of {table}", sorted(by_name))
+            raise ConfigError(
+                f"tables[{table}].primary_key", f"{name!r} is not a column of {table}", sorted(by_name)
+            )
         if name in exclude or (lake_columns is not None and name not in lake_columns):
-            raise ConfigError(f"tables[{table}].reconcile", f"key column {name!r} must be compared (excluded or "
-                              "missing in the lake)")
+            raise ConfigError(
+                f"tables[{table}].reconcile",
+                f"key column {name!r} must be compared (excluded or missing in the lake)",
+            )
         canonical = _canonical(column)
         if canonical.canon not in ORDERABLE_KEYS:
             raise ReconcileKeyError(table, name, canonical.canon, sorted(ORDERABLE_KEYS))
@@ -68,10 +75,16 @@ def plan_comparison(
     compared = [
         _canonical(c)
         for c in source_columns
-        if c.name not in key_names and c.name not in exclude and (lake_columns is None or c.name in lake_columns)
+        if c.name not in key_names
+        and c.name not in exclude
+        and (lake_columns is None or c.name in lake_columns)
     ]
-    skipped = tuple(c.name for c in source_columns if c.name not in key_names and
-                    (c.name in exclude or (lake_columns is not None and c.name not in lake_columns)))
+    skipped = tuple(
+        c.name
+        for c in source_columns
+        if c.name not in key_names
+        and (c.name in exclude or (lake_columns is not None and c.name not in lake_columns))
+    )
     return ComparisonPlan(
         table=table,
         keys=tuple(keys),
@@ -82,5 +95,10 @@ def plan_comparison(
 
 
 def _canonical(column: SourceColumn) -> CanonicalColumn:
-    return canon_for_pg_type(column.name, column.type_name, is_enum=column.is_enum, element=column.element,
-                             element_is_enum=column.element_is_enum)
+    return canon_for_pg_type(
+        column.name,
+        column.type_name,
+        is_enum=column.is_enum,
+        element=column.element,
+        element_is_enum=column.element_is_enum,
+    )

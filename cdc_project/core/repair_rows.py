@@ -104,6 +104,9 @@ def validate_repair(rows: pa.Table, key_columns: Sequence[str]) -> None:
     unsuffixed = [p for p in rows.column(POSITION).to_pylist() if not str(p).endswith(REPAIR_SUFFIX)]
     if unsuffixed:
         raise ValueError(f"repair positions {unsuffixed[:3]} lack the repair suffix; use repair_position()")
-    offsets = {(p, o) for p, o in zip(rows.column(PARTITION).to_pylist(), rows.column(OFFSET).to_pylist(), strict=True)}
+    offsets = {
+        (p, o)
+        for p, o in zip(rows.column(PARTITION).to_pylist(), rows.column(OFFSET).to_pylist(), strict=True)
+    }
     if offsets - {(REPAIR_PARTITION, REPAIR_OFFSET)}:
         raise ValueError("repair rows carry Kafka coordinates; a repair must not move committed offsets")

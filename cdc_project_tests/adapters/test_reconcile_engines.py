@@ -57,27 +57,54 @@ INSERT INTO public.recon_types VALUES
 """
 
 # The lake types the ingest path gives these columns (core/type_mapping.py, then core/delta_types.py).
-LAKE = pa.schema([
-    ("id", pa.int64()), ("i2", pa.int16()), ("i4", pa.int32()), ("num", pa.decimal128(12, 2)), ("vnum", pa.string()),
-    ("f4", pa.float32()), ("f8", pa.float64()), ("b", pa.bool_()), ("t", pa.string()), ("c", pa.string()),
-    ("u", pa.string()), ("by", pa.binary()), ("d", pa.date32()), ("ts", pa.timestamp("us")),
-    ("tstz", pa.timestamp("us", tz="UTC")), ("tm", pa.string()), ("j", pa.string()), ("jb", pa.string()),
-    ("ta", pa.list_(pa.string())), ("ia", pa.list_(pa.int32())), ("na", pa.list_(pa.decimal128(8, 3))),
-    ("mood", pa.string()),
-])
+LAKE = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("i2", pa.int16()),
+        ("i4", pa.int32()),
+        ("num", pa.decimal128(12, 2)),
+        ("vnum", pa.string()),
+        ("f4", pa.float32()),
+        ("f8", pa.float64()),
+        ("b", pa.bool_()),
+        ("t", pa.string()),
+        ("c", pa.string()),
+        ("u", pa.string()),
+        ("by", pa.binary()),
+        ("d", pa.date32()),
+        ("ts", pa.timestamp("us")),
+        ("tstz", pa.timestamp("us", tz="UTC")),
+        ("tm", pa.string()),
+        ("j", pa.string()),
+        ("jb", pa.string()),
+        ("ta", pa.list_(pa.string())),
+        ("ia", pa.list_(pa.int32())),
+        ("na", pa.list_(pa.decimal128(8, 3))),
+        ("mood", pa.string()),
+    ]
+)
 
 
 def _config(settings: StackSettings, lake: Path) -> PipelineConfig:
-    return parse_config({
-        "name": "engines",
-        "kafka": {"bootstrap_servers": "127.0.0.1:9"},
-        "lake": {"root": str(lake)},
-        "sources": [{
-            "name": "scratch", "kind": "postgres", "host": settings.host, "port": settings.ports.postgres,
-            "database": "scratch", "user": settings.pg_user, "topic_prefix": "scratch",
-            "tables": [{"name": "public.recon_types"}],
-        }],
-    })
+    return parse_config(
+        {
+            "name": "engines",
+            "kafka": {"bootstrap_servers": "127.0.0.1:9"},
+            "lake": {"root": str(lake)},
+            "sources": [
+                {
+                    "name": "scratch",
+                    "kind": "postgres",
+                    "host": settings.host,
+                    "port": settings.ports.postgres,
+                    "database": "scratch",
+                    "user": settings.pg_user,
+                    "topic_prefix": "scratch",
+                    "tables": [{"name": "public.recon_types"}],
+                }
+            ],
+        }
+    )
 
 
 @pytest.fixture()
@@ -119,9 +146,18 @@ def test_representation_changes_in_the_lake_are_not_drift(copied: PipelineConfig
     # a wider decimal scale (as after a type widening) and JSON rewritten with other key order and spacing
     wide = pc.cast(table["num"], pa.decimal128(16, 4))
     table = table.set_column(table.schema.get_field_index("num"), pa.field("num", wide.type), wide)
-    jb = [None if v is None else json.dumps(json.loads(v), indent=1, sort_keys=False)[::1] for v in table["jb"].to_pylist()]
-    reordered = [None if v is None else json.dumps(dict(reversed(list(json.loads(v).items()))))
-                 if isinstance(json.loads(v), dict) else v for v in jb]
+    jb = [
+        None if v is None else json.dumps(json.loads(v), indent=1, sort_keys=False)[::1]
+        for v in table["jb"].to_pylist()
+    ]
+    reordered = [
+        None
+        if v is None
+        else json.dumps(dict(reversed(list(json.loads(v).items()))))
+        if isinstance(json.loads(v), dict)
+        else v
+        for v in jb
+    ]
     table = table.set_column(table.schema.get_field_index("jb"), "jb", pa.array(reordered, pa.string()))
     write_deltalake(_lake(copied), table, mode="overwrite", schema_mode="overwrite")
     outcome = _reconcile(copied)
@@ -137,8 +173,9 @@ def test_representation_changes_in_the_lake_are_not_drift(copied: PipelineConfig
         ("jb", """'{"b": 1, "a": {"y": null, "x": "e"}}'""", ("jb",)),
     ],
 )
-def test_a_changed_value_is_found_with_its_column(copied: PipelineConfig, column: str, value: str,
-                                                  expected: tuple[str, ...]) -> None:
+def test_a_changed_value_is_found_with_its_column(
+    copied: PipelineConfig, column: str, value: str, expected: tuple[str, ...]
+) -> None:
     _lake(copied).update(updates={column: value}, predicate="id = 1")
     outcome = _reconcile(copied)
     assert [(d.key, d.kind, d.columns) for d in outcome.diffs] == [(("1",), "mismatched", expected)]
@@ -163,13 +200,17 @@ def test_postgres_sink_side_finds_drift_in_its_table(copied: PipelineConfig, pg_
     conn = psycopg2.connect(pg_source_dsn)
     try:
         with snapshot(conn) as snap:
-            plan = plan_comparison("public.recon_types", catalog(snap.runner.cursor, '"public"."recon_types"'), ["id"], None)
+            plan = plan_comparison(
+                "public.recon_types", catalog(snap.runner.cursor, '"public"."recon_types"'), ["id"], None
+            )
             found = bisect(table_side(snap.runner, '"public"."recon_types"', plan), lake.snapshot(plan))  # type: ignore[arg-type]
             keys = list(found.candidates.values())
             source_digests = table_side(snap.runner, '"public"."recon_types"', plan).rows(keys)
         diffs = classify(found.candidates, source_digests, lake.rows(plan, keys), plan.columns)
         assert sorted((d.key, d.kind, d.columns) for d in diffs) == [
-            (("1",), "mismatched", ("num",)), (("2",), "missing", ()), (("99",), "extra", ())
+            (("1",), "mismatched", ("num",)),
+            (("2",), "missing", ()),
+            (("99",), "extra", ()),
         ]
         assert lake.key_states(plan, [(1,), (2,), (5,)]) == {("1",): "03", ("2",): "02"}
     finally:

@@ -17,11 +17,19 @@ from cdc_project.core.reconcile_plan import SourceColumn, plan_comparison
 from cdc_project_tests.change_rows import Event, make_rows
 from cdc_project_tests.sink_configs import build_sink
 
-PLAN = plan_comparison("public.customers", [SourceColumn("id", "int8", "bigint"), SourceColumn("name", "text", "text")],
-                       ["id"], {"id", "name"})
+PLAN = plan_comparison(
+    "public.customers",
+    [SourceColumn("id", "int8", "bigint"), SourceColumn("name", "text", "text")],
+    ["id"],
+    {"id", "name"},
+)
 EVENTS: list[Event] = [
-    ("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1), ("c", 3, "c", "03", 0, 2),
-    ("u", 1, "a2", "04", 0, 3), ("d", 2, None, "05", 0, 4), ("c", 4, None, "06", 0, 5),
+    ("c", 1, "a", "01", 0, 0),
+    ("c", 2, "b", "02", 0, 1),
+    ("c", 3, "c", "03", 0, 2),
+    ("u", 1, "a2", "04", 0, 3),
+    ("d", 2, None, "05", 0, 4),
+    ("c", 4, None, "06", 0, 5),
 ]
 
 
@@ -33,18 +41,23 @@ def _sides(tmp_path: Path, request: pytest.FixtureRequest, **table: object) -> l
 
 
 @pytest.mark.parametrize("deletes", ["hard", "soft"])
-def test_lake_sides_agree_and_exclude_deleted_rows(tmp_path: Path, request: pytest.FixtureRequest, deletes: str) -> None:
+def test_lake_sides_agree_and_exclude_deleted_rows(
+    tmp_path: Path, request: pytest.FixtureRequest, deletes: str
+) -> None:
     answers = []
     for side in _sides(tmp_path, request, deletes=deletes):
         view = side.snapshot(PLAN)
         assert view is not None
         ranges = [KeyRange(None, (3,)), KeyRange((3,), None)]
-        answers.append((
-            view.range_stats([WHOLE]), view.range_stats(ranges),
-            sorted((h.key, h.row_hash) for h in view.row_hashes([WHOLE])),
-            side.rows(PLAN, [(1,), (2,), (4,)]),
-            side.key_states(PLAN, [(1,), (2,), (3,), (7,)]),
-        ))
+        answers.append(
+            (
+                view.range_stats([WHOLE]),
+                view.range_stats(ranges),
+                sorted((h.key, h.row_hash) for h in view.row_hashes([WHOLE])),
+                side.rows(PLAN, [(1,), (2,), (4,)]),
+                side.key_states(PLAN, [(1,), (2,), (3,), (7,)]),
+            )
+        )
         side.close()
     assert answers[0] == answers[1]
     whole, _, hashes, rows, states = answers[0]
@@ -54,7 +67,9 @@ def test_lake_sides_agree_and_exclude_deleted_rows(tmp_path: Path, request: pyte
     assert states == {("1",): "04", ("2",): "05", ("3",): "03"}
 
 
-def test_lake_side_of_a_table_not_created_yet_is_empty(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_lake_side_of_a_table_not_created_yet_is_empty(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     sink = build_sink("delta", tmp_path, request)
     assert isinstance(sink, DeltaTableSink)
     side = delta_pushdown(sink, sink.current.uri, sink.tombstones.uri)
@@ -64,6 +79,9 @@ def test_lake_side_of_a_table_not_created_yet_is_empty(tmp_path: Path, request: 
 
 def test_delta_extension_loads_from_the_pinned_wheel() -> None:
     assert "duckdb_extension_delta" in str(extension_path("delta"))
-    loaded = connect(("delta",)).execute(
-        "SELECT loaded, installed FROM duckdb_extensions() WHERE extension_name = 'delta'").fetchone()
+    loaded = (
+        connect(("delta",))
+        .execute("SELECT loaded, installed FROM duckdb_extensions() WHERE extension_name = 'delta'")
+        .fetchone()
+    )
     assert loaded == (True, False)  # loaded from the wheel's file, never installed from the network

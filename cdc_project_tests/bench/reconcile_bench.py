@@ -33,11 +33,20 @@ from cdc_project.stack import postgres, services
 
 DATABASE = "reconcile_bench"
 TABLE = "bench_customers"
-COLUMNS = pa.schema([
-    ("id", pa.int64()), ("name", pa.string()), ("email", pa.string()), ("phone", pa.string()),
-    ("is_vip", pa.bool_()), ("birth_date", pa.date32()), ("created_at", pa.timestamp("us", tz="UTC")),
-    ("credit_limit", pa.decimal128(12, 2)), ("preferences", pa.string()), ("tags", pa.list_(pa.string())),
-])
+COLUMNS = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("name", pa.string()),
+        ("email", pa.string()),
+        ("phone", pa.string()),
+        ("is_vip", pa.bool_()),
+        ("birth_date", pa.date32()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("credit_limit", pa.decimal128(12, 2)),
+        ("preferences", pa.string()),
+        ("tags", pa.list_(pa.string())),
+    ]
+)
 _CREATE = f"""
 DROP TABLE IF EXISTS public.{TABLE};
 CREATE TABLE public.{TABLE} (
@@ -55,16 +64,26 @@ ANALYZE public.{TABLE};
 
 
 def _config(settings: StackSettings, lake: str) -> PipelineConfig:
-    return parse_config({
-        "name": "reconcile_bench",
-        "kafka": {"bootstrap_servers": settings.kafka_bootstrap},
-        "lake": {"root": lake},
-        "sources": [{
-            "name": "bench", "kind": "postgres", "host": settings.host, "port": settings.ports.postgres,
-            "database": DATABASE, "user": settings.pg_user, "topic_prefix": "bench",
-            "signal_table": "public.cdc_signals", "tables": [{"name": f"public.{TABLE}"}],
-        }],
-    })
+    return parse_config(
+        {
+            "name": "reconcile_bench",
+            "kafka": {"bootstrap_servers": settings.kafka_bootstrap},
+            "lake": {"root": lake},
+            "sources": [
+                {
+                    "name": "bench",
+                    "kind": "postgres",
+                    "host": settings.host,
+                    "port": settings.ports.postgres,
+                    "database": DATABASE,
+                    "user": settings.pg_user,
+                    "topic_prefix": "bench",
+                    "signal_table": "public.cdc_signals",
+                    "tables": [{"name": f"public.{TABLE}"}],
+                }
+            ],
+        }
+    )
 
 
 def _load_lake(dsn: str, config: PipelineConfig, chunk: int = 200_000) -> None:
@@ -81,11 +100,18 @@ def _load_lake(dsn: str, config: PipelineConfig, chunk: int = 200_000) -> None:
         while rows := cursor.fetchmany(chunk):
             data = [pa.array([r[i] for r in rows], type=f.type) for i, f in enumerate(COLUMNS)]
             n = len(rows)
-            meta = {"_cdc_op": ["r"] * n, "_cdc_position": [f"{1:016x}{1:016x}"] * n,
-                    "_cdc_source_ts": [datetime.now(UTC)] * n, "_cdc_topic": [sink.topic] * n,
-                    "_cdc_partition": [0] * n, "_cdc_offset": list(range(offset, offset + n))}
+            meta = {
+                "_cdc_op": ["r"] * n,
+                "_cdc_position": [f"{1:016x}{1:016x}"] * n,
+                "_cdc_source_ts": [datetime.now(UTC)] * n,
+                "_cdc_topic": [sink.topic] * n,
+                "_cdc_partition": [0] * n,
+                "_cdc_offset": list(range(offset, offset + n)),
+            }
             data += [pa.array(meta[f.name], f.type) for f in META_FIELDS]
-            sink.apply(pa.Table.from_arrays(data, schema=pa.schema(list(COLUMNS) + list(META_FIELDS))), ["id"])
+            sink.apply(
+                pa.Table.from_arrays(data, schema=pa.schema(list(COLUMNS) + list(META_FIELDS))), ["id"]
+            )
             offset += n
 
 
@@ -100,7 +126,9 @@ def _make_drift(lake_uri: str, rows: int, differing: int) -> None:
     if deleted:
         table.delete(f"id IN ({', '.join(map(str, deleted))})")
     if altered:
-        table.update(updates={"email": "'changed@example.com'"}, predicate=f"id IN ({', '.join(map(str, altered))})")
+        table.update(
+            updates={"email": "'changed@example.com'"}, predicate=f"id IN ({', '.join(map(str, altered))})"
+        )
     if added:
         import pyarrow.compute as pc
 

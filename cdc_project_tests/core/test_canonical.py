@@ -24,7 +24,9 @@ from cdc_project.core.errors import UnsupportedReconcileTypeError
         ("_numeric", {"element": "numeric"}, CanonicalColumn("c", "array", "decimal")),
     ],
 )
-def test_canon_for_pg_type_maps_the_catalog_type(type_name: str, kwargs: dict, expected: CanonicalColumn) -> None:
+def test_canon_for_pg_type_maps_the_catalog_type(
+    type_name: str, kwargs: dict, expected: CanonicalColumn
+) -> None:
     assert canon_for_pg_type("c", type_name, **kwargs) == expected
 
 
@@ -48,7 +50,12 @@ def test_canon_for_pg_type_refuses_types_without_a_cross_engine_form(type_name: 
         ("boolean", None, "t", "true"),
         ("char", None, "ab   ", "ab"),
         ("uuid", None, "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
-        ("json", None, '{"b": 1, "a": [1, {"y": 2, "x": null}]}', '{"a":[1,{"x":null,"y":2}],"b":1}'),  # key order
+        (
+            "json",
+            None,
+            '{"b": 1, "a": [1, {"y": 2, "x": null}]}',
+            '{"a":[1,{"x":null,"y":2}],"b":1}',
+        ),  # key order
         ("json", None, '{"n": 1.50}', '{"n":1.5}'),
         ("json", None, '{"k": 1, "k": 2}', '{"k": 2}'),  # a duplicate key: the last wins, as in jsonb
         ("array", "text", '["a", "b"]', '["a","b"]'),
@@ -58,7 +65,9 @@ def test_canon_for_pg_type_refuses_types_without_a_cross_engine_form(type_name: 
         ("array", "date", '["2024-01-02"]', '["2024-01-02"]'),
     ],
 )
-def test_normalize_makes_representations_of_the_same_data_equal(canon: str, element: str | None, a: str, b: str) -> None:
+def test_normalize_makes_representations_of_the_same_data_equal(
+    canon: str, element: str | None, a: str, b: str
+) -> None:
     column = CanonicalColumn("c", canon, element)  # type: ignore[arg-type]
     assert normalize(a, column) == normalize(b, column)
 

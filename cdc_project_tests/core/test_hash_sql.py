@@ -39,7 +39,9 @@ def test_compare_orders_composite_keys_like_tuples(runner: DuckDbRunner, bound: 
     got = sorted(runner.fetch(f"SELECT a, b FROM t WHERE {sql}", params))
     assert got == [r for r in _rows(runner) if r >= bound]
     sql, params = DUCK.compare(KEYS, "<", bound)
-    assert sorted(runner.fetch(f"SELECT a, b FROM t WHERE {sql}", params)) == [r for r in _rows(runner) if r < bound]
+    assert sorted(runner.fetch(f"SELECT a, b FROM t WHERE {sql}", params)) == [
+        r for r in _rows(runner) if r < bound
+    ]
 
 
 def test_bucket_assigns_each_row_its_range(runner: DuckDbRunner) -> None:
@@ -60,11 +62,16 @@ def test_in_ranges_selects_the_union(runner: DuckDbRunner) -> None:
 def test_row_hash_is_md5_of_the_row_text() -> None:
     runner = DuckDbRunner(connect(extensions=()))
     columns = (
-        CanonicalColumn("id", "integer"), CanonicalColumn("name", "text"), CanonicalColumn("price", "decimal"),
-        CanonicalColumn("at", "timestamp"), CanonicalColumn("note", "text"),
+        CanonicalColumn("id", "integer"),
+        CanonicalColumn("name", "text"),
+        CanonicalColumn("price", "decimal"),
+        CanonicalColumn("at", "timestamp"),
+        CanonicalColumn("note", "text"),
     )
-    sql = (f"SELECT {DUCK.row_hash(columns)} FROM (SELECT 7 AS id, 'a|b' AS name, 12.50::DECIMAL(10,2) AS price, "
-           "TIMESTAMPTZ '1970-01-01 00:00:01+00' AS at, NULL::VARCHAR AS note)")
+    sql = (
+        f"SELECT {DUCK.row_hash(columns)} FROM (SELECT 7 AS id, 'a|b' AS name, 12.50::DECIMAL(10,2) AS price, "
+        "TIMESTAMPTZ '1970-01-01 00:00:01+00' AS at, NULL::VARCHAR AS note)"
+    )
     [(row_hash,)] = runner.fetch(sql, [])
     # free text is length-prefixed so the '|' inside 'a|b' cannot shift columns; NULL is '~'
     text = "7|3:a|b|12.5|1000000|~"

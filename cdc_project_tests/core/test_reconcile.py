@@ -114,7 +114,9 @@ def test_bisect_reads_only_the_ranges_that_differ() -> None:
 
 def test_bisect_splits_a_range_by_the_side_holding_more_rows() -> None:
     source_rows = {(i,): i for i in range(0, 20)}
-    lake_rows = dict(source_rows) | {(1000 + i,): i for i in range(500)}  # 500 extra rows past the source's end
+    lake_rows = dict(source_rows) | {
+        (1000 + i,): i for i in range(500)
+    }  # 500 extra rows past the source's end
     lake = MemorySide(lake_rows)
     found = bisect(MemorySide(source_rows), lake, SMALL)
     assert set(found.candidates.values()) == {(1000 + i,) for i in range(500)}
@@ -132,8 +134,10 @@ def test_bisect_reports_a_key_the_lake_holds_twice() -> None:
 
         def range_stats(self, ranges: Sequence[KeyRange]) -> list[RangeStats]:
             stats = super().range_stats(ranges)
-            return [RangeStats(s.count + 1, s.checksum + self.rows[(3,)]) if self._within((3,), r) else s
-                    for s, r in zip(stats, ranges, strict=True)]
+            return [
+                RangeStats(s.count + 1, s.checksum + self.rows[(3,)]) if self._within((3,), r) else s
+                for s, r in zip(stats, ranges, strict=True)
+            ]
 
         def row_hashes(self, ranges: Sequence[KeyRange]) -> list[KeyedHash]:
             rows = super().row_hashes(ranges)
@@ -143,7 +147,11 @@ def test_bisect_reports_a_key_the_lake_holds_twice() -> None:
     assert list(found.candidates) == [("3",)]
 
 
-COLUMNS = (CanonicalColumn("id", "integer"), CanonicalColumn("amount", "decimal"), CanonicalColumn("doc", "json"))
+COLUMNS = (
+    CanonicalColumn("id", "integer"),
+    CanonicalColumn("amount", "decimal"),
+    CanonicalColumn("doc", "json"),
+)
 
 
 def _digest(key: int, amount: str | None, doc: str | None, copies: int = 1) -> RowDigest:
@@ -153,7 +161,11 @@ def _digest(key: int, amount: str | None, doc: str | None, copies: int = 1) -> R
 @pytest.mark.parametrize(
     ("source", "lake", "expected"),
     [
-        (_digest(1, "12.50", '{"a": 1, "b": 2}'), _digest(1, "12.5", '{"b":2,"a":1}'), None),  # representation
+        (
+            _digest(1, "12.50", '{"a": 1, "b": 2}'),
+            _digest(1, "12.5", '{"b":2,"a":1}'),
+            None,
+        ),  # representation
         (_digest(1, "12.50", "{}"), _digest(1, "12.51", "{}"), ("mismatched", ("amount",))),
         (_digest(1, "1", '{"a": 1}'), _digest(1, "2", '{"a": 2}'), ("mismatched", ("amount", "doc"))),
         (_digest(1, "1", None), None, ("missing", ())),

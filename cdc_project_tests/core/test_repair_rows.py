@@ -20,7 +20,9 @@ STORED = postgres_position({"sequence": '["26700496","26700552"]', "lsn": 267005
 @pytest.mark.parametrize(
     "later",
     [
-        postgres_position({"sequence": '["26700496","26700600"]', "lsn": 26700600}),  # same transaction, later event
+        postgres_position(
+            {"sequence": '["26700496","26700600"]', "lsn": 26700600}
+        ),  # same transaction, later event
         postgres_position({"sequence": '["26700700","26700800"]', "lsn": 26700800}),  # a later transaction
         STORED[:-1] + chr(ord(STORED[-1]) + 1),  # the very next position the encoding can express
     ],
@@ -36,13 +38,29 @@ def test_repair_position_of_an_unknown_key_loses_to_every_real_event() -> None:
 
 
 def test_repair_batch_types_rows_as_the_lake_stores_them() -> None:
-    schema = pa.schema([
-        ("id", pa.int64()), ("price", pa.decimal128(10, 2)), ("exact", pa.string()), ("at", pa.string()),
-        ("tags", pa.list_(pa.string())), ("blob", pa.binary()),
-    ])
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("price", pa.decimal128(10, 2)),
+            ("exact", pa.string()),
+            ("at", pa.string()),
+            ("tags", pa.list_(pa.string())),
+            ("blob", pa.binary()),
+        ]
+    )
     rows = [
-        RepairRow({"id": 1}, {"id": 1, "price": Decimal("1.50"), "exact": Decimal("3.14159265358979323846"),
-                              "at": time(12, 0, 1), "tags": ["a"], "blob": memoryview(b"\x00\x01")}, STORED),
+        RepairRow(
+            {"id": 1},
+            {
+                "id": 1,
+                "price": Decimal("1.50"),
+                "exact": Decimal("3.14159265358979323846"),
+                "at": time(12, 0, 1),
+                "tags": ["a"],
+                "blob": memoryview(b"\x00\x01"),
+            },
+            STORED,
+        ),
         RepairRow({"id": 2}, None, None),  # gone from the source: a delete carrying only the key
     ]
     batch = repair_batch(rows, schema, "shop.public.t", datetime(2024, 1, 1, tzinfo=UTC))
@@ -64,8 +82,12 @@ def test_repair_batch_types_rows_as_the_lake_stores_them() -> None:
     ],
 )
 def test_validate_repair_refuses(column: str, value: object, message: str) -> None:
-    batch = repair_batch([RepairRow({"id": 1}, {"id": 1}, None)], pa.schema([("id", pa.int64())]), "t",
-                         datetime(2024, 1, 1, tzinfo=UTC))
+    batch = repair_batch(
+        [RepairRow({"id": 1}, {"id": 1}, None)],
+        pa.schema([("id", pa.int64())]),
+        "t",
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
     i = batch.schema.get_field_index(column)
     batch = batch.set_column(i, batch.schema.field(i), pa.array([value], batch.schema.field(i).type))
     with pytest.raises(ValueError, match=message):

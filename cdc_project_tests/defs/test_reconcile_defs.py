@@ -70,25 +70,49 @@ def test_schedule_skips_while_a_reconciliation_of_the_table_is_unfinished() -> N
     defs = build_definitions(_config())
     schedule = defs.resolve_schedule_def("reconcile_shop_customers_schedule")
     with dg.instance_for_test() as instance:
-        request = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=AT))
+        request = schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=AT)
+        )
         [run] = request.run_requests or []
         assert run.run_key == "shop.public.customers|2026-01-01T12:00:00+00:00"
         assert run.tags["cdc/reconcile"] == "shop.public.customers"
-        instance.add_run(dg.DagsterRun(job_name="reconcile_shop_customers_job", run_id=str(uuid.uuid4()),
-                                       status=dg.DagsterRunStatus.STARTED,
-                                       tags={"cdc/reconcile": "shop.public.customers"}))
-        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=AT))
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="reconcile_shop_customers_job",
+                run_id=str(uuid.uuid4()),
+                status=dg.DagsterRunStatus.STARTED,
+                tags={"cdc/reconcile": "shop.public.customers"},
+            )
+        )
+        skipped = schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=AT)
+        )
         assert not skipped.run_requests and "has not finished" in (skipped.skip_message or "")
         # another table's schedule is not held back
         other = defs.resolve_schedule_def("reconcile_shop_orders_schedule")
-        assert other.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=AT)).run_requests
+        assert other.evaluate_tick(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=AT)
+        ).run_requests
 
 
 def _outcome(missing: int, source_rows: int = 1000) -> ReconcileOutcome:
     report = ReconcileReport(
-        job_id="j", source="shop", table="public.customers", sink="delta", started_at=AT, finished_at=AT,
-        status="drift" if missing else "in_sync", source_rows=source_rows, lake_rows=source_rows - missing,
-        ranges_compared=3, missing=missing, extra=0, mismatched=0, in_flight=0, rounds=1, watermark_lsn="0/1",
+        job_id="j",
+        source="shop",
+        table="public.customers",
+        sink="delta",
+        started_at=AT,
+        finished_at=AT,
+        status="drift" if missing else "in_sync",
+        source_rows=source_rows,
+        lake_rows=source_rows - missing,
+        ranges_compared=3,
+        missing=missing,
+        extra=0,
+        mismatched=0,
+        in_flight=0,
+        rounds=1,
+        watermark_lsn="0/1",
         watermark_offsets={0: 9},
     )
     return ReconcileOutcome(report, (), judge(report, DriftThresholds(0.0, 1.0)), ("id",))
@@ -102,7 +126,9 @@ def _outcome(missing: int, source_rows: int = 1000) -> ReconcileOutcome:
         (10, False, dg.AssetCheckSeverity.ERROR),  # 1%: at critical, blocking
     ],
 )
-def test_drift_check_result_under_default_thresholds(missing: int, passed: bool, severity: dg.AssetCheckSeverity) -> None:
+def test_drift_check_result_under_default_thresholds(
+    missing: int, passed: bool, severity: dg.AssetCheckSeverity
+) -> None:
     result = drift_check_result(_outcome(missing))
     assert (result.passed, result.severity, result.check_name) == (passed, severity, CHECK_NAME)
     assert result.metadata["drift_pct"].value == pytest.approx(missing / 10)  # type: ignore[union-attr]
@@ -112,7 +138,9 @@ def test_instance_config_limits_overlapping_reconciliations() -> None:
     for path in (PROJECT_ROOT / "dagster.yaml", PROJECT_ROOT / "docker" / "dagster.yaml"):
         instance = yaml.safe_load(path.read_text())
         limits = instance["run_coordinator"]["config"]["tag_concurrency_limits"]
-        assert {"key": "cdc/reconcile", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits, path
+        assert {"key": "cdc/reconcile", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits, (
+            path
+        )
         assert {"key": "cdc/role", "value": "reconcile", "limit": 2} in limits, path
         assert instance["concurrency"]["default_op_concurrency_limit"] == 1, path
 

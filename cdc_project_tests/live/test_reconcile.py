@@ -36,7 +36,9 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture()
 def caught_up(stack: StackSettings, pipeline_config: PipelineConfig) -> Iterator[StackSettings]:
-    run_generator(postgres.dsn(stack, stack.pg_source_db), rate=50.0, duration=4.0, mix=WorkloadMix(), seed=41)
+    run_generator(
+        postgres.dsn(stack, stack.pg_source_db), rate=50.0, duration=4.0, mix=WorkloadMix(), seed=41
+    )
     assert_lake_equals_source(stack, pipeline_config)
     yield stack
     # Whatever a test changed in the lake directly is put right, so one failing test cannot fail the next.
@@ -50,36 +52,51 @@ def _current(config: PipelineConfig, name: str) -> DeltaTable:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cdc_project.cli", "reconcile", *args], capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "cdc_project.cli", "reconcile", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
 
 
 def _ids(config: PipelineConfig, name: str) -> list[int]:
     return sorted(_current(config, name).to_pyarrow_table(columns=["id"])["id"].to_pylist())
 
 
-def test_rows_changed_in_the_lake_are_found_exactly_and_repaired(caught_up: StackSettings,
-                                                                  pipeline_config: PipelineConfig) -> None:
+def test_rows_changed_in_the_lake_are_found_exactly_and_repaired(
+    caught_up: StackSettings, pipeline_config: PipelineConfig
+) -> None:
     ids = _ids(pipeline_config, "customers")
     gone, altered, limit = ids[1], ids[2], ids[3]
     customers = _current(pipeline_config, "customers")
     customers.delete(f"id = {gone}")
     customers.update(updates={"email": "'reconcile@example.com'"}, predicate=f"id = {altered}")
-    customers.update(updates={"credit_limit": "coalesce(credit_limit, 0) + 1", "is_vip": "NOT is_vip"},
-                     predicate=f"id = {limit}")
+    customers.update(
+        updates={"credit_limit": "coalesce(credit_limit, 0) + 1", "is_vip": "NOT is_vip"},
+        predicate=f"id = {limit}",
+    )
     copy = customers.to_pyarrow_table(filters=[("id", "=", ids[4])])
     added = ids[-1] + 10_000
-    write_deltalake(customers, copy.set_column(copy.schema.get_field_index("id"), "id", pa.array([added], pa.int64())),
-                    mode="append")
+    write_deltalake(
+        customers,
+        copy.set_column(copy.schema.get_field_index("id"), "id", pa.array([added], pa.int64())),
+        mode="append",
+    )
 
     result = _cli("--table", "public.customers", "--sink", "delta", "--json")
     assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = json.loads(result.stdout[result.stdout.index("{") :])
     found = sorted((k["key"]["id"], k["kind"], tuple(k["columns"])) for k in report["keys"])
-    assert found == sorted([
-        (gone, "missing", ()), (altered, "mismatched", ("email",)),
-        (limit, "mismatched", ("is_vip", "credit_limit")), (added, "extra", ()),
-    ])
+    assert found == sorted(
+        [
+            (gone, "missing", ()),
+            (altered, "mismatched", ("email",)),
+            (limit, "mismatched", ("is_vip", "credit_limit")),
+            (added, "extra", ()),
+        ]
+    )
     assert (report["missing"], report["extra"], report["mismatched"]) == (1, 1, 2)
 
     repaired = _cli("--table", "public.customers", "--sink", "delta", "--repair")
@@ -88,12 +105,17 @@ def test_rows_changed_in_the_lake_are_found_exactly_and_repaired(caught_up: Stac
     assert_lake_equals_source(caught_up, pipeline_config, timeout=60)
     reports = read_table(pipeline_config.lake.root, "reports")
     assert reports is not None
-    last = reports.filter(pc.equal(reports["table"], "public.customers")).sort_by("finished_at").to_pylist()[-2:]
-    assert [r["status"] for r in last] == ["repaired", "in_sync"] and last[1]["repair_of"] == last[0]["job_id"]
+    last = (
+        reports.filter(pc.equal(reports["table"], "public.customers")).sort_by("finished_at").to_pylist()[-2:]
+    )
+    assert [r["status"] for r in last] == ["repaired", "in_sync"] and last[1]["repair_of"] == last[0][
+        "job_id"
+    ]
 
 
-def test_composite_key_drift_is_repaired_by_the_dagster_repair_job(caught_up: StackSettings,
-                                                                   pipeline_config: PipelineConfig) -> None:
+def test_composite_key_drift_is_repaired_by_the_dagster_repair_job(
+    caught_up: StackSettings, pipeline_config: PipelineConfig
+) -> None:
     items = _current(pipeline_config, "order_items")
     rows = items.to_pyarrow_table(columns=["order_id", "line_no"]).sort_by([("order_id", "ascending")])
     (o1, l1), (o2, l2) = [(r["order_id"], r["line_no"]) for r in rows.slice(0, 2).to_pylist()]
@@ -101,12 +123,17 @@ def test_composite_key_drift_is_repaired_by_the_dagster_repair_job(caught_up: St
     items.update(updates={"quantity": "quantity + 5"}, predicate=f"order_id = {o2} AND line_no = {l2}")
     source, tbl = table(pipeline_config, "public.order_items")
     found = reconcile(pipeline_config, source, tbl, "delta")
-    assert sorted((d.key, d.kind, d.columns) for d in found.diffs) == sorted([
-        ((str(o1), str(l1)), "missing", ()), ((str(o2), str(l2)), "mismatched", ("quantity",)),
-    ])
+    assert sorted((d.key, d.kind, d.columns) for d in found.diffs) == sorted(
+        [
+            ((str(o1), str(l1)), "missing", ()),
+            ((str(o2), str(l2)), "mismatched", ("quantity",)),
+        ]
+    )
 
     with dg.DagsterInstance.from_config(str(caught_up.dagster_home)) as instance:
-        job = build_definitions(pipeline_config).resolve_job_def("reconcile_repair_shop_order_items_delta_job")
+        job = build_definitions(pipeline_config).resolve_job_def(
+            "reconcile_repair_shop_order_items_delta_job"
+        )
         result = job.execute_in_process(instance=instance)
     assert result.success
     [check] = result.get_asset_check_evaluations()
@@ -117,8 +144,9 @@ def test_composite_key_drift_is_repaired_by_the_dagster_repair_job(caught_up: St
     assert_lake_equals_source(caught_up, pipeline_config, timeout=60)
 
 
-def test_keyless_table_drift_is_counted_by_row_and_not_repairable(caught_up: StackSettings,
-                                                                  pipeline_config: PipelineConfig) -> None:
+def test_keyless_table_drift_is_counted_by_row_and_not_repairable(
+    caught_up: StackSettings, pipeline_config: PipelineConfig
+) -> None:
     views = _current(pipeline_config, "page_views")
     everything = views.to_pyarrow_table()
     url = everything["url"][0].as_py()
@@ -134,12 +162,17 @@ def test_keyless_table_drift_is_counted_by_row_and_not_repairable(caught_up: Sta
     assert _cli("--table", "public.page_views", "--sink", "delta").returncode == 0
 
 
-def test_reconciling_while_the_generator_writes_reports_no_false_drift(caught_up: StackSettings,
-                                                                       pipeline_config: PipelineConfig) -> None:
+def test_reconciling_while_the_generator_writes_reports_no_false_drift(
+    caught_up: StackSettings, pipeline_config: PipelineConfig
+) -> None:
     stop = threading.Event()
     dsn = postgres.dsn(caught_up, caught_up.pg_source_db)
-    worker = threading.Thread(target=run_generator, kwargs=dict(
-        dsn=dsn, rate=40.0, duration=90.0, mix=WorkloadMix(burst_probability=0.2), seed=43, stop=stop))
+    worker = threading.Thread(
+        target=run_generator,
+        kwargs=dict(
+            dsn=dsn, rate=40.0, duration=90.0, mix=WorkloadMix(burst_probability=0.2), seed=43, stop=stop
+        ),
+    )
     worker.start()
     outcomes = []
     try:
@@ -149,8 +182,9 @@ def test_reconciling_while_the_generator_writes_reports_no_false_drift(caught_up
     finally:
         stop.set()
         worker.join()
-    assert [(o.report.table, o.report.differing) for o in outcomes] == [(o.report.table, 0) for o in outcomes], \
-        [(o.report.table, [(d.key, d.kind, d.columns) for d in o.diffs]) for o in outcomes]
+    assert [(o.report.table, o.report.differing) for o in outcomes] == [
+        (o.report.table, 0) for o in outcomes
+    ], [(o.report.table, [(d.key, d.kind, d.columns) for d in o.diffs]) for o in outcomes]
     # the generator was writing: the source and the lake really did differ while they were compared
     assert sum(o.report.rounds for o in outcomes) > 0
     assert_lake_equals_source(caught_up, pipeline_config)
@@ -159,7 +193,7 @@ def test_reconciling_while_the_generator_writes_reports_no_false_drift(caught_up
 class _Webhook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(204)
         self.end_headers()
@@ -196,8 +230,13 @@ def _with_thresholds(config: PipelineConfig, warn: float, critical: float) -> Pi
     ],
 )
 def test_check_fails_at_the_configured_thresholds(
-    caught_up: StackSettings, pipeline_config: PipelineConfig, webhook: list[dict[str, Any]],
-    warn: float, critical: float, severity: dg.AssetCheckSeverity | None, alert: str | None,
+    caught_up: StackSettings,
+    pipeline_config: PipelineConfig,
+    webhook: list[dict[str, Any]],
+    warn: float,
+    critical: float,
+    severity: dg.AssetCheckSeverity | None,
+    alert: str | None,
 ) -> None:
     products = _current(pipeline_config, "products")
     ids = sorted(products.to_pyarrow_table(columns=["id"])["id"].to_pylist())

@@ -35,7 +35,7 @@ def build_reconcile_defs(config: PipelineConfig) -> dg.Definitions:
                     tags={**names.tags, "cdc/repair": "true"},
                     config={"ops": {asset.op.name: {"config": {"repair": True}}}},
                     executor_def=dg.in_process_executor,
-                    description=f"Re-syncs the keys of {table.name} that differ in {names.table.sink}, then re-checks",
+                    description=f"Re-syncs {table.name} keys differing in {names.table.sink}, re-checks",
                 )
             )
         if table.reconcile.enabled:

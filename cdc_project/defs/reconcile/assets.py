@@ -39,7 +39,7 @@ class ReconcileNames:
 
     @property
     def tags(self) -> dict[str, str]:
-        # Not cdc/stream: a reconciliation waits for the table's ingest runs and must not be queued behind them.
+        # Not cdc/stream: a reconciliation waits for the table's ingest runs; it must not queue behind them.
         return {"cdc/reconcile": self.table.key, "cdc/role": "reconcile"}
 
 
@@ -49,7 +49,9 @@ class ReconcileRunConfig(dg.Config):
     repair: bool = False
 
 
-def report_metadata(outcome: ReconcileOutcome) -> dict[str, dg.MetadataValue | int | float | str | bool | None]:
+def report_metadata(
+    outcome: ReconcileOutcome,
+) -> dict[str, dg.MetadataValue | int | float | str | bool | None]:
     report = outcome.report
     meta: dict[str, dg.MetadataValue | int | float | str | bool | None] = {
         "job_id": report.job_id,
@@ -118,6 +120,8 @@ def build_reconcile_asset(pipeline: PipelineConfig, names: ReconcileNames) -> dg
     def reconciliation(context: dg.AssetExecutionContext, config: ReconcileRunConfig) -> dg.MaterializeResult:  # type: ignore[type-arg]
         outcome = reconcile(pipeline, t.source, t.table, t.sink, repair=config.repair)
         context.log.info(outcome.verdict.message)
-        return dg.MaterializeResult(metadata=report_metadata(outcome), check_results=[drift_check_result(outcome)])
+        return dg.MaterializeResult(
+            metadata=report_metadata(outcome), check_results=[drift_check_result(outcome)]
+        )
 
     return reconciliation

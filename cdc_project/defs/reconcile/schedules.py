@@ -29,7 +29,9 @@ def in_flight_reconciliation(instance: dg.DagsterInstance, table_key: str) -> st
     return runs[0].run_id if runs else None
 
 
-def build_reconcile_schedule(names: ReconcileNames, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_reconcile_schedule(
+    names: ReconcileNames, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
     table = names.table
 
     @dg.schedule(
@@ -43,7 +45,9 @@ def build_reconcile_schedule(names: ReconcileNames, job: dg.UnresolvedAssetJobDe
     def reconcile_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         scheduled_at = context.scheduled_execution_time
         assert scheduled_at is not None
-        decision = decide_schedule(table.key, in_flight_reconciliation(context.instance, table.key), scheduled_at)
+        decision = decide_schedule(
+            table.key, in_flight_reconciliation(context.instance, table.key), scheduled_at
+        )
         if decision.run_key is None:
             return dg.SkipReason(decision.skip_reason)
         return dg.RunRequest(run_key=decision.run_key, tags=names.tags)
