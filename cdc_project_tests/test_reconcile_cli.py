@@ -5,21 +5,19 @@ drift are covered by cdc_project_tests/live/test_reconcile.py."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from cdc_project.cli import build_parser
 from cdc_project.config import load_config
-from cdc_project.core.drift import DriftThresholds, ReconcileReport, judge
 from cdc_project.core.errors import ConfigError
 from cdc_project.core.reconcile import KeyDiff
 from cdc_project.reconcile_cli import find_table, render, run
 from cdc_project.reconcile_job import ReconcileOutcome
 from cdc_project.settings import PROJECT_ROOT
+from cdc_project_tests.reconcile_reports import outcome
 
 CONFIG = load_config(PROJECT_ROOT / "pipeline.yaml", env={})
-AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("name", ["public.order_items", "shop.public.order_items"])
@@ -34,30 +32,20 @@ def test_find_table_names_the_valid_tables() -> None:
 
 
 def _outcome() -> ReconcileOutcome:
-    report = ReconcileReport(
-        job_id="j1",
-        source="shop",
-        table="public.order_items",
-        sink="delta",
-        started_at=AT,
-        finished_at=AT,
-        status="drift",
-        source_rows=200,
-        lake_rows=200,
-        ranges_compared=5,
-        missing=1,
-        extra=0,
-        mismatched=1,
-        in_flight=2,
-        rounds=1,
-        watermark_lsn="0/16B3748",
-        watermark_offsets={0: 41},
-    )
     diffs = (
         KeyDiff(("7", "1"), (7, 1), "missing", (), 10, None),
         KeyDiff(("8", "2"), (8, 2), "mismatched", ("quantity",), 11, 12),
     )
-    return ReconcileOutcome(report, diffs, judge(report, DriftThresholds()), ("order_id", "line_no"))
+    return outcome(
+        diffs,
+        ("order_id", "line_no"),
+        table="public.order_items",
+        source_rows=200,
+        lake_rows=200,
+        missing=1,
+        mismatched=1,
+        in_flight=2,
+    )
 
 
 def test_render_text_and_json() -> None:

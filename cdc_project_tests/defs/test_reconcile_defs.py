@@ -6,7 +6,6 @@ the check result under the thresholds; the instance configs limiting overlapping
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +14,11 @@ import pytest
 import yaml
 
 from cdc_project.config import load_config, parse_config
-from cdc_project.core.drift import DriftThresholds, ReconcileReport, judge
 from cdc_project.definitions import build_definitions
 from cdc_project.defs.reconcile.assets import CHECK_NAME, drift_check_result
 from cdc_project.defs.reconcile.schedules import decide_schedule
-from cdc_project.reconcile_job import ReconcileOutcome
 from cdc_project.settings import PROJECT_ROOT
-
-AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+from cdc_project_tests.reconcile_reports import AT, outcome
 
 
 def _config(**reconcile: Any) -> Any:
@@ -95,29 +91,6 @@ def test_schedule_skips_while_a_reconciliation_of_the_table_is_unfinished() -> N
         ).run_requests
 
 
-def _outcome(missing: int, source_rows: int = 1000) -> ReconcileOutcome:
-    report = ReconcileReport(
-        job_id="j",
-        source="shop",
-        table="public.customers",
-        sink="delta",
-        started_at=AT,
-        finished_at=AT,
-        status="drift" if missing else "in_sync",
-        source_rows=source_rows,
-        lake_rows=source_rows - missing,
-        ranges_compared=3,
-        missing=missing,
-        extra=0,
-        mismatched=0,
-        in_flight=0,
-        rounds=1,
-        watermark_lsn="0/1",
-        watermark_offsets={0: 9},
-    )
-    return ReconcileOutcome(report, (), judge(report, DriftThresholds(0.0, 1.0)), ("id",))
-
-
 @pytest.mark.parametrize(
     ("missing", "passed", "severity"),
     [
@@ -129,7 +102,7 @@ def _outcome(missing: int, source_rows: int = 1000) -> ReconcileOutcome:
 def test_drift_check_result_under_default_thresholds(
     missing: int, passed: bool, severity: dg.AssetCheckSeverity
 ) -> None:
-    result = drift_check_result(_outcome(missing))
+    result = drift_check_result(outcome(missing=missing, lake_rows=1000 - missing))
     assert (result.passed, result.severity, result.check_name) == (passed, severity, CHECK_NAME)
     assert result.metadata["drift_pct"].value == pytest.approx(missing / 10)  # type: ignore[union-attr]
 
