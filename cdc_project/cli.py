@@ -129,6 +129,14 @@ def cmd_apply(settings: StackSettings, args: argparse.Namespace) -> int:
     for summary in apply_file(config, messages, args.sink, args.batch_size):
         print(json.dumps(summary.to_json()))
     return 0
+def cmd_reconcile(settings: StackSettings, args: argparse.Namespace) -> int:
+    import os
+
+    from cdc_project import reconcile_cli
+
+    for key, value in services.process_env(settings).items():  # what the stack's own processes see
+        os.environ.setdefault(key, value)
+    return reconcile_cli.run(_config(settings), args)
 
 
 def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
@@ -179,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(decode)
     decode.set_defaults(func=cmd_decode)
+    from cdc_project.reconcile_cli import add_parser as add_reconcile
+
+    add_reconcile(sub, cmd_reconcile)
     demo = sub.add_parser("demo", help="seed, start the stack and the generator; headless with --duration")
     demo.add_argument("--duration", type=float, default=None)
     demo.add_argument("--rate", type=float, default=50.0)

@@ -37,6 +37,37 @@ class PartitionSpec(_Model):
     transform: PartitionTransform = "day"
 
 
+class ReconcileConfig(_Model):
+    """Reconciliation of one table against each of its sinks (README "Reconciliation", docs/DESIGN.md)."""
+
+    enabled: bool = True  # False: no schedule; the asset, check and `cdc reconcile` still work on demand
+    cron: str = "0 * * * *"  # the table's schedule (UTC); hourly by default
+    # drift_pct = differing keys / source rows * 100. The check warns above `warn_drift_pct` and fails
+    # critically (blocking) at or above `critical_drift_pct`.
+    warn_drift_pct: float = Field(default=0.0, ge=0)
+    critical_drift_pct: float = Field(default=1.0, ge=0)
+    # How long to wait for the sink to apply everything the capture published up to the source snapshot
+    # before a candidate key can be judged, and how many snapshot rounds a changing key gets.
+    catch_up_timeout_seconds: float = Field(default=180.0, gt=0)
+    recheck_rounds: int = Field(default=3, ge=1)
+    exclude_columns: list[str] = Field(default_factory=list)  # columns left out of the comparison
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5 and not value.startswith("@"):
+            raise ValueError(f"{value!r} is not a cron expression; use five fields such as '0 * * * *'")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> ReconcileConfig:
+        if self.critical_drift_pct < self.warn_drift_pct:
+            raise ValueError(
+                f"critical_drift_pct {self.critical_drift_pct} is below warn_drift_pct {self.warn_drift_pct}"
+            )
+        return self
+
+
 class TableConfig(_Model):
     """One captured table. `name` is `schema.table` (PostgreSQL/MySQL), `db.collection` or `keyspace.table`."""
 
@@ -48,6 +79,7 @@ class TableConfig(_Model):
     schema_policy: SchemaPolicy = "evolve"
     partition_by: PartitionSpec | None = None
     tombstone_retention_hours: float = Field(default=168.0, gt=0)
+    reconcile: ReconcileConfig = ReconcileConfig()
 
     @field_validator("name")
     @classmethod

@@ -45,6 +45,10 @@ def test_config_repo_pipeline_loads() -> None:
         (lambda c: c["sources"][0]["tables"][0].update(name="customers"), "sources[shop].tables[customers].name", None),
         # a secret written into storage options is refused
         (lambda c: c["lake"].update(storage_options={"aws_secret_access_key": "x"}), "lake.storage_options", None),
+        # reconciliation: a critical threshold below the warning one, a cron that is not one
+        (lambda c: c["sources"][0]["tables"][0].update(reconcile={"warn_drift_pct": 5, "critical_drift_pct": 1}),
+         "tables[public.customers].reconcile", None),
+        (lambda c: c["sources"][0]["tables"][0].update(reconcile={"cron": "hourly"}), "reconcile.cron", None),
     ],
 )
 def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None:
@@ -55,6 +59,12 @@ def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None
     assert key in str(info.value)
     if valid is not None:
         assert valid in str(info.value)
+
+
+def test_config_reconcile_defaults_hourly_warn_above_zero_critical_at_one_percent() -> None:
+    settings = parse_config(_base()).sources[0].tables[0].reconcile
+    assert (settings.cron, settings.warn_drift_pct, settings.critical_drift_pct) == ("0 * * * *", 0.0, 1.0)
+    assert settings.enabled and settings.recheck_rounds >= 1 and settings.catch_up_timeout_seconds > 0
 
 
 def test_config_unset_env_reference_is_named() -> None:

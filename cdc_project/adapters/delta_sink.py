@@ -45,12 +45,14 @@ from cdc_project.adapters.delta_tables import (
     partitions_seen,
     q,
     read_tombstones,
+    repair_advance,
     stored_schema,
 )
 from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
+from cdc_project.core.errors import RepairRefusedError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
@@ -70,6 +72,7 @@ from cdc_project.core.merge_plan import (
     validate_batch,
 )
 from cdc_project.core.partitioning import DerivedPartition
+from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 
 __all__ = ["ApplyResult", "DeltaTableSink"]
@@ -194,17 +197,8 @@ class DeltaTableSink:
             merge: Write = partial(merge_tombstones, keys=keys) if keys else append
             tombstones = plan.tombstones if plan.tombstones is not None else _NO_TOMBSTONES
             commit_offsets_with(self.tombstones, dts[self.tombstones.uri], tombstones, tomb.advance, [], merge)
-        changed = sum(metrics.get(f"num_target_rows_{k}", 0) for k in ("inserted", "updated", "deleted"))
-        return ApplyResult(
-            changelog_rows=log_rows.num_rows if log_rows is not None else 0,
-            upserts=plan.upserts,
-            deletes=plan.deletes,
-            stale_skipped=plan.upserts + plan.deletes - changed if metrics else 0,
-            tombstoned_skipped=plan.tombstoned,
-            changelog_version=log_version,
-            current_version=current_version,
-            committed=self.committed_offsets(),
-        )
+        log_count = log_rows.num_rows if log_rows is not None else 0
+        return self._result(plan, metrics, log_count, log_version, current_version)
 
     def _plan_current(
         self,
@@ -247,6 +241,54 @@ class DeltaTableSink:
             tombstoned=tombstoned,
             tombstones=tombstones,
         )
+
+    def apply_repair(self, rows: pa.Table, key_columns: Sequence[str]) -> ApplyResult:
+        """Re-sync keys from the source (TableSink.apply_repair): the current and tombstone tables' MERGEs
+        with the same guards as `apply`, committed without txn versions, the changelog untouched."""
+        if self.table.append_only:
+            reason = "a keyless table has no key to re-sync rows by; re-snapshot it instead"
+            raise RepairRefusedError(self.table.name, self.kind, reason)
+        keys = tuple(key_columns)
+        validate_repair(rows, keys)
+        rows = to_delta_compatible(rows)
+        advance = repair_advance(self.topic)
+        tables = (self.current, self.tombstones)
+        dts = {t.uri: t.open() for t in tables}
+        pending = {t.uri: _Pending(rows, {}, advance) for t in tables}
+        plan = self._plan_current(keys, pending, dts, datetime.now(UTC))
+        soft = self.table.deletes == "soft"
+        merge = partial(merge_current, keys=keys, soft_deletes=soft)
+        current_version, metrics = commit_offsets_with(
+            self.current, dts[self.current.uri], plan.source, advance, plan.partition_by, merge
+        )
+        tombstone_merge = partial(merge_tombstones, keys=keys)
+        tombstones = dts[self.tombstones.uri]
+        commit_offsets_with(self.tombstones, tombstones, plan.tombstones, advance, [], tombstone_merge)
+        return self._result(plan, metrics, 0, None, current_version)
+
+    def _result(
+        self,
+        plan: _CurrentPlan,
+        metrics: dict[str, int],
+        changelog_rows: int,
+        changelog_version: int | None,
+        current_version: int | None,
+    ) -> ApplyResult:
+        changed = sum(metrics.get(f"num_target_rows_{k}", 0) for k in ("inserted", "updated", "deleted"))
+        return ApplyResult(
+            changelog_rows=changelog_rows,
+            upserts=plan.upserts,
+            deletes=plan.deletes,
+            stale_skipped=plan.upserts + plan.deletes - changed if metrics else 0,
+            tombstoned_skipped=plan.tombstoned,
+            changelog_version=changelog_version,
+            current_version=current_version,
+            committed=self.committed_offsets(),
+        )
+
+    def read_tombstones(self) -> pa.Table | None:
+        dt = None if self.table.append_only else self.tombstones.open()
+        return None if dt is None else dt.to_pyarrow_table()
 
     def read_changelog(self, columns: Sequence[str] | None = None) -> pa.Table | None:
         dt = self.changelog.open() if self.with_changelog else None

@@ -22,6 +22,10 @@ from cdc_project.core.schema_diff import diff_schemas, widened_schema
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX, keep_stored_columns
 
 
+def repair_advance(topic: str) -> TxnAdvance:
+    return TxnAdvance(topic, {})
+
+
 def offset_app_id(topic: str, partition: int) -> str:
     return f"{topic}-{partition}"
 
@@ -40,7 +44,8 @@ class TxnAdvance:
     """The txn versions one commit records: partition -> last offset, for partitions it moves forward.
 
     `partitions_seen` is the table's partition count before this commit; the count never shrinks, so a batch
-    that touches only partition 0 keeps partition 2 visible to `committed()`.
+    that touches only partition 0 keeps partition 2 visible to `committed()`. No versions (REPAIR): the
+    commit records no txn at all, so a repair never moves or rewinds the committed offsets.
     """
 
     topic: str
@@ -52,6 +57,8 @@ class TxnAdvance:
         return all(dt.transaction_version(offset_app_id(self.topic, p)) == v for p, v in versions)
 
     def commit_properties(self) -> CommitProperties:
+        if not self.versions:  # a reconciliation repair: data only, every txn version stays as it is
+            return CommitProperties(custom_metadata={"cdc.operation": "reconcile-repair"})
         count = max(self.partitions_seen, max(self.versions) + 1)
         txns = [Transaction(offset_app_id(self.topic, p), v) for p, v in sorted(self.versions.items())]
         return CommitProperties(app_transactions=[*txns, Transaction(partitions_app_id(self.topic), count)])

@@ -209,3 +209,36 @@ def probe_committed(bootstrap: str, topic: str, partition: int, committed: int, 
         return OffsetProbe(committed in seen, committed + 1 in seen)
     finally:
         consumer.close()
+
+
+def exact_end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """The true end offset (exclusive) per partition now, even where the broker under-reports it.
+
+    Reads from the reported end - 1 to the end of each partition: the local broker reports only the last
+    batch's base offset + 1, so the messages of that batch after its base are found by reading them.
+    """
+    reported = end_offsets(bootstrap, topic, timeout)
+    busy = {p: end for p, end in reported.items() if end > 0}
+    if not busy:
+        return reported
+    consumer = Consumer({**_base(bootstrap), "group.id": "cdc-lakehouse-unused", "enable.auto.commit": False,
+                         "auto.offset.reset": "error", "enable.partition.eof": True})
+    try:
+        consumer.assign([TopicPartition(topic, p, end - 1) for p, end in busy.items()])
+        ends = dict(reported)
+        open_partitions = set(busy)
+        deadline = time.monotonic() + timeout
+        while open_partitions:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailableError(bootstrap, f"{topic}: no end of partitions {sorted(open_partitions)}")
+            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+                error = msg.error()
+                if error is None:
+                    ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    open_partitions.discard(msg.partition())
+                else:
+                    raise KafkaException(error)
+        return ends
+    finally:
+        consumer.close()

@@ -13,6 +13,9 @@ and reconciliation only talk to this interface, so each sink is chosen by config
                  tombstone stops an older event from resurrecting the row.
   schema         new columns and widenings flow through; what the table's policy refuses raises
                  SchemaChangeError before anything is committed (the batch then goes to dead letters).
+  repair         `apply_repair` applies reconciliation's repair rows (core/repair_rows.py) to the current
+                 state and tombstones under the same source-order guards, and never touches the committed
+                 offsets or the changelog: a repair is not a Kafka batch.
 """
 
 from __future__ import annotations
@@ -71,6 +74,22 @@ class TableSink(Protocol):
 
     def read_changelog(self, columns: Sequence[str] | None = None) -> pa.Table | None:
         """The changelog's rows (only `columns` if given); None if this sink holds no changelog yet."""
+        ...
+
+    def read_tombstones(self) -> pa.Table | None:
+        """Key columns + `_cdc_position` of every deleted key; None when keyless or before the first delete."""
+        ...
+
+    def apply_repair(self, rows: pa.Table, key_columns: Sequence[str]) -> ApplyResult:
+        """Re-sync keys from the source: `rows` from core/repair_rows.repair_batch (ops 'r'/'d', positions
+        suffixed 'r', Kafka partition/offset -1), validated with core/repair_rows.validate_repair.
+
+        Like `apply`: the last row per key wins, a row whose position is not above the stored row's (or at
+        or below the key's tombstone) is skipped, 'd' deletes (or soft-deletes) and writes a tombstone.
+        Unlike `apply`: no offset filtering (drop_applied) and no offsets committed, nothing appended to the
+        changelog; the returned `committed` is the unchanged committed offsets. Raises RepairRefusedError for
+        a keyless table.
+        """
         ...
 
     def purge_tombstones(self, older_than: datetime) -> int:

@@ -232,3 +232,52 @@ class RowsRefusedError(WriteRefusedError):
             f"the {sink} sink refused rows of {table}: {reason}; the refused messages went to the dead-letter "
             "table with stage 'write'. Fix the data or the target table and replay them with `cdc apply`"
         )
+
+
+class UnsupportedReconcileTypeError(CdcError):
+    """A source column's type has no canonical form for reconciliation; add it to core/canonical.py."""
+
+    def __init__(self, column: str, type_name: str) -> None:
+        self.column = column
+        self.type_name = type_name
+        super().__init__(
+            f"column {column!r} has type {type_name}, which reconciliation cannot compare across engines; "
+            "list it in tables[].reconcile.exclude_columns or add its canon to cdc_project/core/canonical.py"
+        )
+
+
+class ReconcileKeyError(CdcError):
+    """A table's key cannot order key ranges identically in the source and the lake."""
+
+    def __init__(self, table: str, column: str, canon: str, orderable: Sequence[str]) -> None:
+        self.table = table
+        self.column = column
+        self.canon = canon
+        super().__init__(
+            f"{table}: key column {column!r} ({canon}) cannot be range-compared; key columns must be one of "
+            f"{sorted(orderable)}. Declare another primary_key for the table or exclude it from reconciliation"
+        )
+
+
+class CatchUpTimeoutError(CdcError):
+    """The sink did not apply everything the capture published up to a reconciliation's source snapshot."""
+
+    transient = True
+
+    def __init__(self, stage: str, waited: float, detail: str) -> None:
+        self.stage = stage
+        self.waited = waited
+        super().__init__(
+            f"reconciliation waited {waited:.0f}s for {stage} and gave up: {detail}. Is the capture process "
+            "and the table's ingest sensor running (`cdc status`, the Dagster UI)? Raise "
+            "tables[].reconcile.catch_up_timeout_seconds for a slow sink"
+        )
+
+
+class RepairRefusedError(CdcError):
+    """A repair that cannot be done safely (a keyless table, a sink without the repair path)."""
+
+    def __init__(self, table: str, sink: str, reason: str) -> None:
+        self.table = table
+        self.sink = sink
+        super().__init__(f"cannot repair {table} in {sink}: {reason}")

@@ -1,7 +1,8 @@
 """Scope: the contract every sink keeps (adapters/table_sink.py), one table-driven suite run against each
 sink kind on its real storage: last event per key wins, an older event never overwrites or resurrects,
 replays are no-ops that commit nothing, offsets move past messages that made no row, TOAST-unchanged
-values keep the stored value, schema evolution and refusal, hard/soft deletes, keyless tables.
+values keep the stored value, schema evolution and refusal, hard/soft deletes, keyless tables, and
+reconciliation repairs (apply_repair) ordered among real events without touching offsets or the changelog.
 
 Only the TableSink interface is used here; storage-specific checks live in each sink's own test module.
 """
@@ -17,9 +18,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cdc_project.adapters.table_sink import TableSink
+from cdc_project.adapters.table_sink import ApplyResult, TableSink
 from cdc_project.core.columns import DELETED, OP, POSITION, UNAVAILABLE
-from cdc_project.core.errors import ConfigError, SchemaChangeError
+from cdc_project.core.errors import ConfigError, RepairRefusedError, SchemaChangeError
+from cdc_project.core.repair_rows import RepairRow, repair_batch
 from cdc_project_tests.change_rows import BATCH, Event, make_rows
 from cdc_project_tests.sink_configs import build_sink, sink_params
 
@@ -354,3 +356,54 @@ def test_sink_truncate_only_batch_commits_its_offset_and_keeps_rows(make_sink: M
     assert result.committed == sink.committed_offsets() == {0: offset}
     assert result.changelog_rows == 1
     assert names(sink) == ({} if first_batch else {1: "a"})
+def _repair(sink: TableSink, rows: list[RepairRow]) -> ApplyResult:
+    schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
+    return sink.apply_repair(repair_batch(rows, schema, sink.topic, datetime.now(UTC)), ["id"])
+
+
+def test_sink_repair_resyncs_keys_without_moving_offsets_or_the_changelog(make_sink: MakeSink) -> None:
+    sink = make_sink()
+    sink.apply(make_rows(BATCH), ["id"])  # state {1: a2 @03, 3: c @05}; key 2 deleted @04
+    committed, logged = sink.committed_offsets(), changelog_count(sink)
+    result = _repair(sink, [
+        RepairRow({"id": 1}, {"id": 1, "name": "fixed"}, "03"),  # altered in the lake
+        RepairRow({"id": 2}, {"id": 2, "name": "back"}, "04"),  # missing from the lake, tombstoned there
+        RepairRow({"id": 3}, None, "05"),  # gone from the source: deleted, with a tombstone
+        RepairRow({"id": 9}, {"id": 9, "name": "new"}, None),  # a key the lake never held
+    ])
+    assert names(sink) == {1: "fixed", 2: "back", 9: "new"}
+    assert (result.upserts, result.deletes, result.changelog_rows) == (3, 1, 0)
+    assert sink.committed_offsets() == result.committed == committed
+    assert changelog_count(sink) == logged
+    tombstones = sink.read_tombstones()
+    assert tombstones is not None
+    assert {r["id"]: r[POSITION] for r in tombstones.to_pylist()} == {2: "04", 3: "05r"}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (("u", 1, "real", "04", 0, 3), "real"),  # a later real change beats the repair
+        (("u", 1, "older", "02", 0, 3), "fixed"),  # an older one does not
+    ],
+)
+def test_sink_repair_is_ordered_among_real_events(make_sink: MakeSink, event: Event, expected: str) -> None:
+    sink = make_sink()
+    sink.apply(make_rows(BATCH), ["id"])
+    _repair(sink, [RepairRow({"id": 1}, {"id": 1, "name": "fixed"}, "03")])
+    sink.apply(make_rows([event]), ["id"])
+    assert names(sink)[1] == expected
+
+
+def test_sink_repair_from_a_stale_lake_state_is_skipped(make_sink: MakeSink) -> None:
+    """A repair read before a newer event reached the lake must not overwrite it."""
+    sink = make_sink()
+    sink.apply(make_rows(BATCH), ["id"])
+    result = _repair(sink, [RepairRow({"id": 1}, {"id": 1, "name": "stale"}, "01")])
+    assert names(sink)[1] == "a2" and result.stale_skipped == 1
+
+
+def test_sink_repair_of_a_keyless_table_is_refused(make_sink: MakeSink) -> None:
+    sink = make_sink(primary_key=[])
+    with pytest.raises(RepairRefusedError, match="keyless"):
+        _repair(sink, [RepairRow({"id": 1}, {"id": 1, "name": "x"}, None)])
