@@ -69,6 +69,8 @@ from cdc_project.core.merge_plan import (
     resolve_keys,
     validate_batch,
 )
+from cdc_project.core.errors import RepairRefusedError
+from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX
 from cdc_project.core.upsert_plan import plan_upsert
@@ -262,6 +264,43 @@ class IcebergTableSink:
             tombstoned=tombstoned,
             tombstones=tombstones,
         )
+
+    def apply_repair(self, rows: pa.Table, key_columns: Sequence[str]) -> ApplyResult:
+        """Re-sync keys from the source (TableSink.apply_repair): the current and tombstone tables' merges
+        with the same guards as `apply`, in snapshots that restate each table's offsets unchanged."""
+        if self.table.append_only:
+            reason = "a keyless table has no key to re-sync rows by; re-snapshot it instead"
+            raise RepairRefusedError(self.table.name, self.kind, reason)
+        keys = tuple(key_columns)
+        validate_repair(rows, keys)
+        rows = to_delta_compatible(rows)
+        tables = (self.current, self.tombstones)
+        opened = {t.identifier: t.open() for t in tables}
+        # A repair is no Kafka batch: nothing is filtered by offset, and each snapshot carries the table's
+        # committed offsets as they are, so expiring older snapshots never loses them.
+        pending = {
+            t.identifier: _Pending(rows, {}, committed(opened[t.identifier], self.topic)) for t in tables
+        }
+        plan = self._plan_current(keys, pending, opened, datetime.now(UTC))
+        staged_current = self._stage(self.current, opened, pending, plan.source, self.table.partition_by, keys)
+        tombstones = plan.tombstones if plan.tombstones is not None else _NO_TOMBSTONES
+        staged_tombs = self._stage(self.tombstones, opened, pending, tombstones, None, keys)
+        current_version = _commit(staged_current)
+        _commit(staged_tombs)
+        return ApplyResult(
+            changelog_rows=0,
+            upserts=plan.upserts,
+            deletes=plan.deletes,
+            stale_skipped=plan.upserts + plan.deletes - staged_current.changed if staged_current.tx else 0,
+            tombstoned_skipped=plan.tombstoned,
+            changelog_version=None,
+            current_version=current_version,
+            committed=self.committed_offsets(),
+        )
+
+    def read_tombstones(self) -> pa.Table | None:
+        table = None if self.table.append_only else self.tombstones.open()
+        return None if table is None else read_table(table)
 
     def read_current(self) -> pa.Table | None:
         table = self.current.open()

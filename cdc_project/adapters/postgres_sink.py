@@ -48,7 +48,7 @@ from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import PostgresSinkConfig, SinkKind, TableConfig
 from cdc_project.core import pg_merge_sql as dml
 from cdc_project.core.columns import DELETED, OP, TOMBSTONE_FIELDS
-from cdc_project.core.errors import ConfigError, RowsRefusedError
+from cdc_project.core.errors import ConfigError, RepairRefusedError, RowsRefusedError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
@@ -56,7 +56,8 @@ from cdc_project.core.lake_rows import (
     data_columns,
     tombstone_rows,
 )
-from cdc_project.core.merge_plan import advance_to, drop_applied, fold_latest, validate_batch
+from cdc_project.core.merge_plan import advance_to, drop_applied, fold_latest, resolve_keys, validate_batch
+from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.pg_ddl import Evolution, create_stage, evolve, ident, qualified
 from cdc_project.core.pg_types import to_pg_compatible
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
@@ -175,7 +176,8 @@ class PostgresTableSink:
         changes = new.filter(pc.not_equal(new[OP], "t"))  # truncates name no row: changelog only
         if changes.num_rows == 0:  # only offsets move; such a batch may not even carry the key columns
             return None, None
-        keys = self._keys(key_columns, stored)
+        stored_keys = stored.get(self.tombstones)
+        keys = resolve_keys(self.table.name, self.table.append_only, key_columns, stored_keys, changes)
         # The policy checks the data columns of the rows written; every event of a batch has the same types,
         # so checking the folded rows checks the batch.
         if not keys:
@@ -243,22 +245,46 @@ class PostgresTableSink:
         check_policy(diff_schemas(stored, incoming), policy, self.table.name)
         return conform(rows, stored, policy, self.table.name, engine_widens=True)
 
-    def _keys(self, key_columns: Sequence[str], stored: dict[str, pa.Schema]) -> tuple[str, ...]:
+    def apply_repair(self, rows: pa.Table, key_columns: Sequence[str]) -> ApplyResult:
+        """Re-sync keys from the source (TableSink.apply_repair): the same merge and guards as `apply`, in
+        one transaction that writes no offsets row and no changelog row."""
         if self.table.append_only:
-            return ()
-        if key_columns:
-            return tuple(key_columns)
-        # A batch of only Kafka tombstones or dead letters decodes no key; the tombstone table knows it.
-        tombstones = stored.get(self.tombstones)
-        meta = {f.name for f in TOMBSTONE_FIELDS}
-        known = tuple(n for n in tombstones.names if n not in meta) if tombstones is not None else ()
-        if known:
-            return known
-        raise ConfigError(
-            f"tables[{self.table.name}].primary_key",
-            "the change events carry no key; declare `primary_key: []` for an append-only table or name "
-            "the key columns",
+            reason = "a keyless table has no key to re-sync rows by; re-snapshot it instead"
+            raise RepairRefusedError(self.table.name, self.kind, reason)
+        validate_repair(rows, tuple(key_columns))
+        rows = to_pg_compatible(rows)
+        with session(self.config) as conn, conn.cursor() as cur:
+            ensure_bootstrap(cur, self.schema)
+            lock(cur, self.location)
+            applied = read_offsets(cur, self.schema, self.current, self.topic)
+            stored = stored_schemas(cur, self.schema)
+            current, tombstones = self._plan_current(rows, key_columns, stored, datetime.now(UTC))
+            for write in (current, tombstones):
+                if write is not None:
+                    evolution = write.evolution
+                    apply_evolution(cur, self.schema, write.table, write.stored, evolution, write.primary_key)
+            merged = self._merge(cur, current) if current is not None else _Merged()
+            version = _transaction_id(cur)
+            conn.commit()
+        return ApplyResult(
+            changelog_rows=0,
+            upserts=merged.upserts,
+            deletes=merged.deletes,
+            stale_skipped=merged.upserts + merged.deletes - merged.changed,
+            tombstoned_skipped=merged.tombstoned,
+            changelog_version=None,
+            current_version=version,
+            committed=applied,
         )
+
+    def read_tombstones(self) -> pa.Table | None:
+        if self.table.append_only:
+            return None
+        with session(self.config) as conn, conn.cursor() as cur:
+            schema = stored_schemas(cur, self.schema).get(self.tombstones)
+            if schema is None:
+                return None
+            return read_arrow(cur, qualified(self.schema, self.tombstones), schema, "")
 
     def read_current(self) -> pa.Table | None:
         with session(self.config) as conn, conn.cursor() as cur:
