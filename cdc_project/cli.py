@@ -139,6 +139,13 @@ def cmd_reconcile(settings: StackSettings, args: argparse.Namespace) -> int:
     return reconcile_cli.run(_config(settings), args)
 
 
+def cmd_show(settings: StackSettings, args: argparse.Namespace) -> int:
+    """A table's current rows in one sink as JSON lines sorted by key."""
+    from cdc_project import show_cli
+
+    return show_cli.run(_config_from(settings, args.config), args)
+
+
 def cmd_demo(settings: StackSettings, args: argparse.Namespace) -> int:
     from cdc_project.demo.run import run_demo
 
@@ -182,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--batch-size", type=int, default=None, help="messages per commit (default: ingest.max_batch_events)")
     apply.add_argument("--config", default=None, help="pipeline config (default: the stack's pipeline.yaml)")
     apply.set_defaults(func=cmd_apply)
+    show = sub.add_parser("show", help="a table's current rows in one sink, JSON lines sorted by key")
+    from cdc_project.show_cli import add_arguments as add_show_arguments
+
+    add_show_arguments(show)
+    show.set_defaults(func=cmd_show)
     decode = sub.add_parser("decode", help="print what the pipeline makes of Kafka messages (JSON lines)")
     from cdc_project.decode_cli import add_arguments
 

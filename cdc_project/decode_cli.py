@@ -15,9 +15,8 @@ decoded as {topic, partition, offset, dead_letter: {error, reason}}.
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, get_args
@@ -26,17 +25,12 @@ import msgspec
 
 from cdc_project.config import SourceKind
 from cdc_project.core import columns as meta
+from cdc_project.core.errors import MessageFileError
 from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
+from cdc_project.core.message_lines import MessageLines, connector_kind, source_block
 from cdc_project.core.rendering import qualified_table, render
 from cdc_project.core.type_mapping import BINARY_MODES
 
-CONNECTOR_KINDS: dict[str, SourceKind] = {
-    "postgresql": "postgres",
-    "mysql": "mysql",
-    "mariadb": "mariadb",
-    "mongodb": "mongodb",
-    "cassandra": "cassandra",
-}
 _JSON = msgspec.json.Decoder()
 _ENCODE = msgspec.json.Encoder()
 Coordinates = tuple[str, int, int]
@@ -49,58 +43,21 @@ class _Line:
     problem: str | None = None
 
 
-def _payload_bytes(record: Mapping[str, Any], name: str) -> bytes | None:
-    if record.get(f"{name}_b64") is not None:
-        return base64.b64decode(record[f"{name}_b64"])
-    value = record.get(name)
-    if value is None:
-        return None
-    return value.encode() if isinstance(value, str) else _ENCODE.encode(value)
-
-
 def read_lines(lines: Iterable[str]) -> Iterator[_Line]:
-    next_offset: dict[tuple[str, int], int] = {}
+    """Every non-blank line; an unreadable one is kept with its problem (it prints as a dead letter)."""
+    reader = MessageLines("<input>")
     for number, text in enumerate(lines, 1):
         if not text.strip():
             continue
         try:
-            record = _JSON.decode(text)
-            topic, partition = str(record["topic"]), int(record.get("partition") or 0)
-            offset = record.get("offset")
-            offset = next_offset.get((topic, partition), 0) if offset is None else int(offset)
-            message = RawMessage(
-                topic, partition, offset, _payload_bytes(record, "key"), _payload_bytes(record, "value")
-            )
-        except (msgspec.MsgspecError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            yield _Line(
-                number,
-                None,
-                f"line {number} is not a message record {{topic, partition, offset, key, value}}: {exc}",
-            )
-            continue
-        next_offset[topic, partition] = offset + 1
-        yield _Line(number, message)
-
-
-def _source_of(message: RawMessage) -> Mapping[str, Any]:
-    try:
-        document = _JSON.decode(message.value or b"null")
-    except msgspec.MsgspecError:
-        return {}
-    if isinstance(document, dict) and "payload" in document and "schema" in document:
-        document = document["payload"]
-    source = document.get("source") if isinstance(document, dict) else None
-    return source if isinstance(source, dict) else {}
+            yield _Line(number, reader.parse(text, number))
+        except MessageFileError as exc:
+            yield _Line(number, None, str(exc))
 
 
 def _kind_of(messages: list[RawMessage], forced: SourceKind | None) -> SourceKind:
-    if forced is not None:
-        return forced
-    for message in messages:
-        kind = CONNECTOR_KINDS.get(str(_source_of(message).get("connector")))
-        if kind is not None:
-            return kind
-    return "postgres"  # control topics (heartbeats, transactions) decode the same under any kind
+    # Control topics (heartbeats, transactions) name no connector and decode the same under any kind.
+    return forced or connector_kind(messages) or "postgres"
 
 
 def _changes(batch: DecodedBatch) -> dict[Coordinates, dict[str, Any]]:
@@ -139,7 +96,7 @@ def decode_lines(
         batch = decode_batch(messages, source_kind=_kind_of(messages, source_kind), options=options)
         by_coordinates = {(m.topic, m.partition, m.offset): m for m in messages}
         for coordinates, change in _changes(batch).items():
-            source = _source_of(by_coordinates[coordinates])
+            source = source_block(by_coordinates[coordinates])
             results[coordinates] = {"table": qualified_table(source), **change}
         for ignored in batch.ignored:
             results[ignored.topic, ignored.partition, ignored.offset] = {"ignored": ignored.reason}

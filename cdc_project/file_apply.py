@@ -14,22 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import orjson
-
 from cdc_project.adapters.sinks import sink_for
 from cdc_project.batch import apply_messages
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, SourceKind, TableConfig
 from cdc_project.core.errors import ConfigError
 from cdc_project.core.events import RawMessage
+from cdc_project.core.message_lines import CONNECTOR_KINDS, connector_kind
 
-# Debezium's `source.connector` -> the pipeline's source kind.
-_CONNECTORS: dict[str, SourceKind] = {
-    "postgresql": "postgres",
-    "mysql": "mysql",
-    "mariadb": "mariadb",
-    "mongodb": "mongodb",
-    "cassandra": "cassandra",
-}
 
 
 @dataclass(frozen=True)
@@ -70,24 +61,14 @@ def _not_a_table(topic: str) -> str | None:
 
 
 def _connector_kind(messages: list[RawMessage]) -> SourceKind:
-    for message in messages:
-        if message.value is None:
-            continue
-        try:
-            value = orjson.loads(message.value)
-        except orjson.JSONDecodeError:
-            continue
-        payload = value.get("payload", value) if isinstance(value, dict) else None
-        source = payload.get("source") if isinstance(payload, dict) else None
-        connector = source.get("connector") if isinstance(source, dict) else None
-        if connector in _CONNECTORS:
-            return _CONNECTORS[connector]
-    topic = messages[0].topic
-    raise ConfigError(
-        f"topic {topic}",
-        f"no message names its Debezium connector (source.connector is one of {sorted(_CONNECTORS)}); "
-        "add the table to the pipeline config so its source kind is known",
-    )
+    kind = connector_kind(messages)
+    if kind is None:
+        raise ConfigError(
+            f"topic {messages[0].topic}",
+            f"no message names its Debezium connector (source.connector is one of {sorted(CONNECTOR_KINDS)}); "
+            "add the table to the pipeline config so its source kind is known",
+        )
+    return kind
 
 
 def resolve_topic(config: PipelineConfig, topic: str, messages: list[RawMessage]) -> tuple[SourceConfig, TableConfig]:

@@ -1,7 +1,7 @@
-"""Scope: `cdc apply` (cdc_project/file_apply.py, core/message_lines.py) on real Delta tables in tmp_path,
-fed recorded Debezium 3.6 messages: tables resolved from the config or defaults, one commit per batch with
-its offsets, re-applying a file is a no-op, poison messages become dead letters while the rest lands,
-and a malformed line is refused naming the file and line."""
+"""Scope: `cdc apply` (cdc_project/file_apply.py, core/message_lines.py) and `cdc show` (show_cli.py) on
+real tables, fed recorded Debezium 3.6 messages: tables resolved from the config or defaults, one commit per
+batch with its offsets, re-applying a file is a no-op, poison messages become dead letters while the rest
+lands, a malformed line is refused naming the file and line, and every sink shows the same rows."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from deltalake import DeltaTable
 from cdc_project.cli import main
 from cdc_project.core.events import RawMessage
 from cdc_project_tests.cases import load_case
+from cdc_project_tests.sink_configs import postgres_sink_options
 
 
 def _line(message: RawMessage) -> dict[str, Any]:
@@ -34,21 +35,25 @@ def _write(path: Path, messages: list[RawMessage]) -> Path:
     return path
 
 
-def _config(tmp_path: Path, tables: list[dict[str, Any]] | None = None) -> Path:
+def _config(
+    tmp_path: Path, tables: list[dict[str, Any]] | None = None, postgres_sink: dict[str, Any] | None = None
+) -> Path:
     sources = [] if tables is None else [
         {"name": "shop", "kind": "postgres", "host": "127.0.0.1", "port": 5432, "database": "shop",
          "user": "cdc", "topic_prefix": "shop", "tables": tables}
     ]
     config = {"name": "apply_test", "kafka": {"bootstrap_servers": "127.0.0.1:9"},
               "lake": {"root": str(tmp_path / "lake")}, "sources": sources}
+    if postgres_sink is not None:
+        config["postgres_sink"] = postgres_sink
     path = tmp_path / "pipeline.yaml"
     path.write_text(json.dumps(config))
     return path
 
 
-def _apply(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:
+def _apply(capsys: pytest.CaptureFixture[str], *args: str, command: str = "apply") -> tuple[int, list[dict[str, Any]]]:
     with pytest.raises(SystemExit) as exit_info:
-        main(["apply", *args])
+        main([command, *args])
     out = capsys.readouterr().out
     return int(exit_info.value.code or 0), [json.loads(line) for line in out.splitlines() if line.strip()]
 
@@ -100,7 +105,7 @@ def test_apply_poison_messages_are_dead_lettered_and_the_rest_lands(
     ("line", "error"),
     [
         ("{not json", "events.jsonl:2: not JSON"),
-        ('{"topic": "shop.public.t", "offset": 1}', "events.jsonl:2: missing ['partition']"),
+        ('{"partition": 0, "offset": 1}', "events.jsonl:2: topic None is not a topic name"),
         ('{"topic": "shop.public.t", "partition": 0, "offset": -1}', "must be integers >= 0"),
         ('{"topic": "shop.public.t", "partition": 0, "offset": 1, "value_b64": "%%%"}', "value_b64 is not base64"),
     ],
@@ -114,3 +119,31 @@ def test_apply_refuses_a_malformed_line_naming_file_and_line(
         main(["apply", "--sink", "delta", "--events", str(events), "--config", str(_config(tmp_path))])
     assert exit_info.value.code == 2
     assert error in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sink", [*(k for k in ("delta", "iceberg")), pytest.param("postgres", marks=pytest.mark.live)])
+def test_show_prints_current_rows_sorted_by_key_the_same_in_every_sink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, sink: str
+) -> None:
+    pg = postgres_sink_options(request.getfixturevalue("pg_cluster")) if sink == "postgres" else None
+    config = _config(tmp_path, postgres_sink=pg)
+    events = _write(tmp_path / "events.jsonl", load_case("postgres/debezium_3_6_embedded.jsonl"))
+    assert _apply(capsys, "--sink", sink, "--events", str(events), "--config", str(config))[0] == 0
+    code, rows = _apply(capsys, "--sink", sink, "--table", "shop.public.t", "--config", str(config), command="show")
+    assert code == 0
+    assert [r["id"] for r in rows] == [1, 3]  # sorted by key; id 2 was deleted
+    shown = [{k: v for k, v in r.items() if k != "_cdc_ingested_at"} for r in rows]
+    assert shown == SHOWN_T, shown
+
+
+# public.t as every sink shows it after the recording: values rendered as `cdc decode` renders them.
+SHOWN_T = [
+    {"id": 1, "n": "12.34", "v": "5.5", "ts": "2026-11-22T14:57:09.457559Z", "d": "2026-11-22",
+     "j": '{"a": [1, 2]}', "arr": [1, 2], "b": True, "tx": "a", "tm": "12:00:01.000000",
+     "tsn": "2026-11-22T14:57:09.457559Z", "u": "c88f116d-7161-4809-b188-582db688d324", "extra": None,
+     "_cdc_op": "u", "_cdc_position": "0000000000002669997600000000000026699976",
+     "_cdc_source_ts": "2026-11-22T14:57:29.641646Z"},
+    {"id": 3, "n": None, "v": None, "ts": None, "d": None, "j": None, "arr": None, "b": None, "tx": "zz",
+     "tm": None, "tsn": None, "u": None, "extra": "e", "_cdc_op": "u",
+     "_cdc_position": "0000000000002670174400000000000026726064", "_cdc_source_ts": "2026-11-22T14:58:30.138594Z"},
+]
