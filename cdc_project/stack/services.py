@@ -71,6 +71,9 @@ def _start_postgres(settings: StackSettings, config: PipelineConfig) -> None:
 
     postgres.start(settings)
     postgres.ensure_database(settings, settings.pg_dagster_db)
+    replica = config.postgres_sink
+    if replica is not None and (replica.host, replica.port) == (settings.host, settings.ports.postgres):
+        postgres.ensure_database(settings, replica.database)  # the postgres sink's target on this cluster
     for source in config.sources:
         if source.kind != "postgres":
             continue

@@ -65,10 +65,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def runs(settings: StackSettings, table_key: str, status: dg.DagsterRunStatus | None = None) -> list[dg.DagsterRun]:
+def runs(
+    settings: StackSettings, table_key: str, status: dg.DagsterRunStatus | None = None, sink: str | None = None
+) -> list[dg.DagsterRun]:
+    """Ingest runs of a table (`<source>.<schema>.<table>`), of one sink if given."""
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    tags = {"cdc/table": table_key} if sink is None else {"cdc/stream": f"{table_key}@{sink}"}
     try:
-        filters = dg.RunsFilter(tags={"cdc/table": table_key}, statuses=[status] if status else None)
+        filters = dg.RunsFilter(tags=tags, statuses=[status] if status else None)
         return list(instance.get_runs(filters))
     finally:
         instance.dispose()

@@ -47,7 +47,7 @@ def test_replaying_a_finished_range_leaves_delta_versions_unchanged(
     from cdc_project.definitions import defs
 
     key = "shop.public.customers"
-    finished = runs(caught_up, key, dg.DagsterRunStatus.SUCCESS)
+    finished = runs(caught_up, key, dg.DagsterRunStatus.SUCCESS, sink="delta")
     assert finished
     before = versions(pipeline_config, "public.customers")
     instance = dg.DagsterInstance.from_config(str(caught_up.dagster_home))
