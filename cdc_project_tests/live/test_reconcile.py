@@ -34,11 +34,19 @@ from cdc_project_tests.live.helpers import assert_lake_equals_source, table
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture()
-def caught_up(stack: StackSettings, pipeline_config: PipelineConfig) -> Iterator[StackSettings]:
+@pytest.fixture(scope="module")
+def changes_flowed(stack: StackSettings, pipeline_config: PipelineConfig) -> StackSettings:
+    """Changes of every kind went through the live path once for the module (catching up costs a minute
+    on this machine, so each test does not pay it again)."""
     run_generator(
         postgres.dsn(stack, stack.pg_source_db), rate=50.0, duration=4.0, mix=WorkloadMix(), seed=41
     )
+    return stack
+
+
+@pytest.fixture()
+def caught_up(changes_flowed: StackSettings, pipeline_config: PipelineConfig) -> Iterator[StackSettings]:
+    stack = changes_flowed
     assert_lake_equals_source(stack, pipeline_config)
     yield stack
     # Whatever a test changed in the lake directly is put right, so one failing test cannot fail the next.
