@@ -74,7 +74,7 @@ class TableConfig(_Model):
     name: str
     primary_key: list[str] | None = None  # None: the source's key; [] declares a keyless, append-only table
     # Each sink keeps its own committed offsets and Dagster asset; the first also writes the changelog.
-    sinks: list[SinkKind] = Field(default_factory=lambda: ["delta"], min_length=1)
+    sinks: list[SinkKind] = Field(default_factory=lambda: list[SinkKind](["delta"]), min_length=1)
     deletes: DeleteMode = "hard"
     schema_policy: SchemaPolicy = "evolve"
     partition_by: PartitionSpec | None = None

@@ -66,4 +66,4 @@ def write_dead_letters(
         storage_options=None if dt is not None else storage_options,
         commit_properties=CommitProperties(app_transactions=txns),
     )
-    return fresh.num_rows
+    return int(fresh.num_rows)

@@ -124,7 +124,7 @@ def _capture_properties(source: SourceConfig, password: str | None) -> Connector
 
 
 def _kafka_client_properties(kafka: KafkaConfig, prefix: str) -> ConnectorProperties:
-    props = {f"{prefix}security.protocol": kafka.security_protocol}
+    props: ConnectorProperties = {f"{prefix}security.protocol": kafka.security_protocol}
     if kafka.security_protocol.startswith("SASL"):
         if kafka.sasl_username_env is None or kafka.sasl_password_env is None:
             needs = f"{kafka.security_protocol} needs sasl_username_env and sasl_password_env"

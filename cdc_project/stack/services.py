@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from cdc_project.adapters.kafka_source import broker_healthy
@@ -82,6 +83,10 @@ def _start_postgres(settings: StackSettings, config: PipelineConfig) -> None:
         if not _has_table(source_dsn, source.tables[0].name):
             seed(source_dsn)
         postgres.ensure_replication(source_dsn, source.publication, source.replication_slot, source.published_tables())
+
+
+def _capture_healthy(proc: process.ManagedProcess, dsn: str, slot: str) -> bool:
+    return proc.is_running() and postgres.slot_active(dsn, slot)
 
 
 def _has_table(dsn: str, qualified: str) -> bool:
@@ -160,7 +165,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             Service(
                 proc.name,
                 start=_starter(proc, argv, env, root),
-                healthy=lambda proc=proc, dsn=source_dsn, slot=slot: proc.is_running() and postgres.slot_active(dsn, slot),
+                healthy=partial(_capture_healthy, proc, source_dsn, slot),
                 stop=_stopper(proc, timeout=30),
                 log_file=proc.log_file,
                 running=proc.is_running,

@@ -139,7 +139,7 @@ def build_ingest_asset(pipeline: PipelineConfig, names: TableAssets) -> dg.Asset
         specs=[changelog, current] if names.writes_changelog else [current],
         op_tags=names.tags,
     )
-    def ingest(context: dg.AssetExecutionContext, config: IngestRangeConfig) -> Iterator[dg.MaterializeResult]:
+    def ingest(context: dg.AssetExecutionContext, config: IngestRangeConfig) -> Iterator[dg.MaterializeResult[None]]:
         plan = decode_ranges(names.topic, config.ranges)
         result = run_batch(pipeline, names.source, names.table, plan, names.sink)
         context.log.info(f"{names.stream}: {result}")
