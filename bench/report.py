@@ -111,11 +111,12 @@ def _lag_text(figure: Mapping[str, Any]) -> str:
 
 
 def _memory_text(figure: Mapping[str, Any]) -> str:
-    marks: Mapping[str, float] = figure.get("high_water_after_stage", {})
-    stages = ", ".join(f"{stage} {mib:.0f}" for stage, mib in sorted(marks.items(), key=lambda kv: kv[1]))
+    growth: Mapping[str, float] = figure.get("growth_by_stage", {})
+    stages = ", ".join(f"{stage} +{mib:.0f}" for stage, mib in sorted(growth.items(), key=lambda kv: -kv[1]))
     return (
         f"{figure.get('peak_rss')} MiB at {figure.get('batch_events')} events of {figure.get('bytes_per_event')} "
-        f"bytes into {figure.get('table_rows')} rows; peak RSS (MiB) after each stage: {stages}"
+        f"bytes into {figure.get('table_rows')} rows; {figure.get('after_imports')} MiB after imports, then "
+        f"MiB added to the peak by stage (apply.* inside apply): {stages}"
     )
 
 

@@ -4,8 +4,10 @@
 
 Builds the ingest definitions of that config and executes the (only) table's Delta ingest job in this
 process with an ephemeral instance: the same imports, op and `run_batch` call as a daemon-launched run
-worker, without the event-log writes to PostgreSQL. The parent reads this process's peak RSS (os.wait4);
-the last line printed is `HIGH_WATER <json>`: the peak RSS (MiB) after each stage (bench/stages.py).
+worker, without the event-log writes to PostgreSQL. The last line printed is `HIGH_WATER <json>`: this
+process's peak RSS (VmHWM, MiB) at the start (imports done), at the end, and how much each stage raised it
+(bench/stages.py). VmHWM starts afresh at exec; the parent's rusage would not (a forked child's
+`ru_maxrss` counts the parent's pages it shared before exec).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def main(config_json: str, ranges: str) -> int:
     names = TableAssets(source, source.tables[0], "delta")
     job = build_ingest_defs(config).resolve_job_def(f"ingest_{names.slug}_job")
     run_config = {"ops": {f"ingest_{names.slug}": {"config": {"ranges": ranges}}}}
-    marks: dict[str, float] = {"start": vm_hwm_mib(os.getpid()) or 0.0}
-    with dg.DagsterInstance.ephemeral() as instance, stage_high_water() as after_stage:
+    start = vm_hwm_mib(os.getpid()) or 0.0
+    with dg.DagsterInstance.ephemeral() as instance, stage_high_water() as growth:
         result = job.execute_in_process(run_config=run_config, instance=instance)
-        marks.update(after_stage)
-    print(HIGH_WATER, json.dumps({stage: round(mib) for stage, mib in marks.items()}), flush=True)
+    marks = {"start": round(start), "peak": round(vm_hwm_mib(os.getpid()) or 0.0),
+             "growth_by_stage": {stage: round(mib) for stage, mib in growth.items() if mib >= 1}}  # fmt: skip
+    print(HIGH_WATER, json.dumps(marks), flush=True)
     return 0 if result.success else 1
 
 

@@ -3,7 +3,8 @@
 `OwnStack` (make bench) lives in `<state dir>/bench`, so a demo's lake and database are never touched. It
 refuses to start when something already listens on one of its ports: a stack that answers there would be
 measured (or wiped) instead of the suite's own. Before the `stack` group it stops everything and starts
-afresh, so the broker does not carry the ingest cases' topics into the memory figures. `close()` stops
+afresh, so the broker does not carry the ingest cases' topics into the memory figures; the Dagster
+webserver is left out (the daemon's sensors and run launcher are the live path, the UI is not). `close()` stops
 every service it started and checks that no process of it is left.
 
 `RunningStack` (make test) uses the session's stack as it is and leaves it running.
@@ -23,6 +24,8 @@ from bench.registry import Needs
 from cdc_project.config import PipelineConfig, load_config
 from cdc_project.settings import StackSettings, load_settings
 from cdc_project.stack import services
+
+WEBSERVER = "dagster-webserver"
 
 
 class StackHandle(Protocol):
@@ -85,7 +88,10 @@ class OwnStack:
             f"bench: starting {'PostgreSQL and the broker' if needs == 'broker' else 'the whole stack'}"
         )
         self._started = True
-        only = {"postgres", "broker"} if needs == "broker" else None
+        if needs == "broker":
+            only = {"postgres", "broker"}
+        else:  # the UI is no part of the measured path: it would only take CPU from it
+            only = {s.name for s in services.build_services(self.settings, self.config)} - {WEBSERVER}
         services.up(self.settings, self.config, only=only, echo=lambda line: self.echo(f"  {line.strip()}"))
         self._running = needs
 

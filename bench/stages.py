@@ -1,8 +1,8 @@
 """Where one ingest run spends its time and its memory, by wrapping the functions of its stages.
 
 `stage_times` adds up wall-clock seconds per stage; the wrappers only read the clock, so the breakdown
-costs nothing measurable and comes with every timed repetition. `stage_high_water` records the process's
-peak RSS after each stage. When a target is missed, the stage that explains the gap is in the same entry. The table
+costs nothing measurable and comes with every timed repetition. `stage_high_water` records how much each
+stage raised the process's peak RSS. When a target is missed, the stage that explains the gap is in the same entry. The table
 names functions by module attribute; a name that no longer exists is reported as missing rather than
 silently dropped (rename it here when the project's code moves).
 """
@@ -59,13 +59,14 @@ def _timing(stage: str, fn: Callable[..., Any], totals: dict[str, float]) -> Cal
     return wrapper
 
 
-def _high_water(stage: str, fn: Callable[..., Any], marks: dict[str, float]) -> Callable[..., Any]:
+def _high_water(stage: str, fn: Callable[..., Any], growth: dict[str, float]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        before = vm_hwm_mib(os.getpid()) or 0.0
         try:
             return fn(*args, **kwargs)
         finally:
-            marks[stage] = max(marks[stage], vm_hwm_mib(os.getpid()) or 0.0)
+            growth[stage] += (vm_hwm_mib(os.getpid()) or 0.0) - before
 
     return wrapper
 
@@ -109,8 +110,8 @@ def stage_times() -> AbstractContextManager[dict[str, float]]:
 
 
 def stage_high_water() -> AbstractContextManager[dict[str, float]]:
-    """A dict that fills with this process's peak RSS (VmHWM, MiB) right after each stage: the stage after
-    which the high-water mark jumps is the one that needed the memory."""
+    """A dict that fills with how much each stage raised this process's peak RSS (VmHWM, MiB): the stages
+    that needed the memory. Nested stages (apply.*) are counted inside apply too."""
     return _patched(_high_water)
 
 

@@ -48,8 +48,8 @@ def test_report_ratios_come_from_the_same_run() -> None:
         # met: no explanation needed
         ("memory.run_process", Measured("MiB", {"peak_rss": 700, "batch_events": 10, "table_rows": 5}), True, None),
         # missed: the explanation names the figure's own evidence
-        ("memory.run_process", Measured("MiB", {"peak_rss": 2048, "batch_events": 10, "table_rows": 5}), False,
-         "2048 MiB"),
+        ("memory.run_process", Measured("MiB", {"peak_rss": 2048, "growth_by_stage": {"fetch": 900}}), False,
+         "fetch +900"),
         ("decode.schemas_on", Figure("events/s", (1000.0,), {"profile": {"loads": 0.4}}), False, "loads 40%"),
         # a lag percentile that never became visible is infinitely late: missed
         ("lag.high_rate", Measured("seconds", {"p95": None, "not_visible": 3, "runs": 2}), False, "2 runs"),
