@@ -1,7 +1,9 @@
-"""Peak memory of processes, from /proc: one process's high-water mark, and Dagster run workers sampled live."""
+"""Processes seen through /proc: one's peak memory, Dagster run workers' peaks sampled live, and the CPU
+time of process trees (a service with its children)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Self
@@ -63,3 +65,40 @@ class RunWorkers:
                 peak = vm_hwm_mib(int(entry.name))
                 if peak is not None:
                     self.peaks[int(entry.name)] = max(peak, self.peaks.get(int(entry.name), 0.0))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU ticks of the process and of its reaped children), for every process."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command name: state ppid ... utime(11) stime(12) cutime(13) cstime(14)
+        table[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return table
+
+
+def cpu_seconds(roots: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree (its live processes and the children they reaped)."""
+    table = _cpu_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _ticks) in table.items():
+        children.setdefault(parent, []).append(pid)
+    out: dict[str, float] = {}
+    for name, root in roots.items():
+        if root is None or root not in table:
+            continue
+        ticks, stack = 0, [root]
+        while stack:
+            pid = stack.pop()
+            ticks += table[pid][1]
+            stack.extend(children.get(pid, ()))
+        out[name] = ticks / _TICKS
+    return out

@@ -106,7 +106,8 @@ def _lag_text(figure: Mapping[str, Any]) -> str:
         f"{figure.get('runs', 0)} runs in the window; a change waits for the sensor's next tick (every "
         f"{figure.get('sensor_interval_seconds')} s), then {figure.get('launch_delay_seconds_median')} s (median) "
         f"from run request to run start, then the run itself ({figure.get('run_seconds_median')} s median, "
-        f"{figure.get('run_seconds_max')} s max); achieved {figure.get('achieved_rate')} changes/s"
+        f"{figure.get('run_seconds_max')} s max); achieved {figure.get('achieved_rate')} changes/s; CPU cores "
+        f"used by part: {figure.get('cpu_cores_by_part')}; load average {figure.get('load_average_1m')}"
     )
 
 

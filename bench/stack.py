@@ -92,6 +92,9 @@ class OwnStack:
             only = {"postgres", "broker"}
         else:  # the UI is no part of the measured path: it would only take CPU from it
             only = {s.name for s in services.build_services(self.settings, self.config)} - {WEBSERVER}
+            # What the webserver's start does for the daemon too (services.build_services start_web).
+            self.settings.dagster_home.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.settings.root / "dagster.yaml", self.settings.dagster_home / "dagster.yaml")
         services.up(self.settings, self.config, only=only, echo=lambda line: self.echo(f"  {line.strip()}"))
         self._running = needs
 

@@ -52,8 +52,16 @@ def run_suite(
     try:
         for needs in NEEDS_ORDER:
             group = [c for c in cases if c.needs == needs]
-            if group:
+            if not group:
+                continue
+            try:
                 stack.ensure(needs)
+            except Exception as exc:  # noqa: BLE001 - the other groups' figures are still worth writing
+                echo(traceback.format_exc())
+                results.update(
+                    {key: Failed(f"services did not start: {exc}") for c in group for key in c.keys}
+                )
+                continue
             for case in group:
                 results.update(_run_case(ctx, case))
     finally:

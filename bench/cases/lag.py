@@ -4,38 +4,39 @@ whole live path: PostgreSQL -> Debezium capture -> broker -> Dagster sensor and 
 bench/driver.py commits a transaction every 0.1 s on the demo shop's `public.customers` (the stack's own
 pipeline.yaml, all five tables and sensors live), first at the low rate, then at the high rate, each for
 `lag_seconds`. A watcher queries the lake's current table through DuckDB (`delta_scan`, pinned extension)
-every 0.5 s for the largest marker it holds. A transaction's lag is the end of the first query that shows
+every second for the largest marker it holds (one DuckDB thread, so the watcher takes little from the
+path it measures). A transaction's lag is the end of the first query that shows
 its marker minus the moment its COMMIT returned; one that never shows within `lag_catch_up_seconds` after
 the last commit counts as infinitely late (`not_visible`). Before the clock starts, one second of changes
 must have reached the lake and the stack's start-up runs must be over. The Dagster runs of the window explain the
 figure: how many, how long each took, how long each waited from creation (the sensor's request) to start;
-and a sample of the topic's messages says how long capture took (commit -> broker, bench/capture.py).
+a sample of the topic's messages says how long capture took (commit -> broker, bench/capture.py); and the
+CPU each part of the path used (cores, from /proc) says which one the two CPUs could not keep up with.
 """
 
 from __future__ import annotations
 
-import statistics
+import os
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any, Self
 
-import dagster as dg
 import duckdb
 
 from bench import duck
 from bench.capture import sample_delays
 from bench.context import Context
 from bench.driver import TABLE, Commit, Drive, SteadyDriver, marker
-from bench.procs import RunWorkers
+from bench.live import cpu_shares, run_stats, service_roots, wait_idle
+from bench.procs import RunWorkers, cpu_seconds
 from bench.registry import Figures, Measured, case
 from cdc_project.adapters import kafka_source
 from cdc_project.adapters.sinks import sink_for
-from cdc_project.defs.ingest.sensors import UNFINISHED
 from cdc_project.stack import postgres
 
 KEYS = ("lag.low_rate", "lag.high_rate")
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0  # the lag's resolution; each poll reads the table's Delta log and its notes column
 PRIME_TIMEOUT_SECONDS = 240.0
 
 
@@ -63,6 +64,7 @@ class Watcher:
 
     def _loop(self) -> None:
         con = duck.connect()
+        con.execute("SET threads = 1")
         best = 0
         while not self._stop.is_set():
             try:
@@ -97,40 +99,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _seconds(value: float) -> float | None:
     return None if value == float("inf") else round(value, 2)
-
-
-def run_stats(ctx: Context, stream: str, since: float, until: float) -> dict[str, Any]:
-    """The Dagster runs of `stream` created in [since, until): count, duration and launch delay."""
-    instance = dg.DagsterInstance.from_config(str(ctx.stack.settings.dagster_home))
-    try:
-        records = instance.get_run_records(
-            dg.RunsFilter(tags={"cdc/stream": stream}, created_after=datetime.fromtimestamp(since, UTC))
-        )
-    finally:
-        instance.dispose()
-    window = [r for r in records if r.create_timestamp.timestamp() < until and r.start_time and r.end_time]
-    if not window:
-        return {"runs": 0}
-    durations = [r.end_time - r.start_time for r in window]  # type: ignore[operator]
-    delays = [r.start_time - r.create_timestamp.timestamp() for r in window]  # type: ignore[operator]
-    return {
-        "runs": len(window),
-        "run_seconds_median": round(statistics.median(durations), 2),
-        "run_seconds_max": round(max(durations), 2),
-        "launch_delay_seconds_median": round(statistics.median(delays), 2),
-        "sensor_interval_seconds": ctx.stack.config.ingest.sensor_interval_seconds,
-    }
-
-
-def wait_idle(ctx: Context, timeout: float) -> None:
-    """Until no run of the instance is queued or running: the stack's initial snapshot runs are done."""
-    deadline = time.monotonic() + timeout
-    instance = dg.DagsterInstance.from_config(str(ctx.stack.settings.dagster_home))
-    try:
-        while instance.get_runs(dg.RunsFilter(statuses=UNFINISHED), limit=1) and time.monotonic() < deadline:
-            time.sleep(1)
-    finally:
-        instance.dispose()
 
 
 def _figure(
@@ -200,11 +168,12 @@ def lag_case(ctx: Context) -> Figures:
                 )
             wait_idle(ctx, PRIME_TIMEOUT_SECONDS)
             first_offset = kafka_source.end_offsets(config.kafka.bootstrap_servers, topic).get(0, 0)
-            began = time.time()
+            roots = service_roots(ctx)
+            began, cpu_began = time.time(), cpu_seconds(roots)
             low = driver.drive(low_rate, ctx.sizes.lag_seconds)
-            switched = time.time()
+            switched, cpu_switched, load_low = time.time(), cpu_seconds(roots), os.getloadavg()[0]
             high = driver.drive(high_rate, ctx.sizes.lag_seconds)
-            ended = time.time()
+            ended, cpu_ended, load_high = time.time(), cpu_seconds(roots), os.getloadavg()[0]
             ctx.echo(
                 f"bench: lag: drove {low.achieved_rate:.0f} then {high.achieved_rate:.0f} changes/s; waiting for the lake"
             )
@@ -215,9 +184,13 @@ def lag_case(ctx: Context) -> Figures:
     live_peak = max(workers.peaks.values(), default=None)
     live = {"run_process_peak_rss_mib": None if live_peak is None else round(live_peak),
             "run_processes_sampled": len(workers.peaks)}  # fmt: skip
+    low_extra = {**capture.get("low", {}), "load_average_1m": round(load_low, 1),
+                 "cpu_cores_by_part": cpu_shares(cpu_began, cpu_switched, switched - began)}  # fmt: skip
+    high_extra = {**capture.get("high", {}), "load_average_1m": round(load_high, 1),
+                  "cpu_cores_by_part": cpu_shares(cpu_switched, cpu_ended, ended - switched), **live}  # fmt: skip
     low_runs = run_stats(ctx, stream, began, switched)
     high_runs = run_stats(ctx, stream, switched, ended + ctx.sizes.lag_catch_up_seconds)
     return {
-        "lag.low_rate": _figure(low, watcher.observations, low_runs, capture.get("low", {})),
-        "lag.high_rate": _figure(high, watcher.observations, high_runs, {**capture.get("high", {}), **live}),
+        "lag.low_rate": _figure(low, watcher.observations, low_runs, low_extra),
+        "lag.high_rate": _figure(high, watcher.observations, high_runs, high_extra),
     }
