@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from bench.context import Context
-from bench.procs import pid_from_file
+from bench.procs import cpu_seconds, pid_from_file
 from cdc_project.defs.ingest.sensors import UNFINISHED
 from cdc_project.stack import postgres
 
@@ -60,8 +59,13 @@ def service_roots(ctx: Context) -> dict[str, int | None]:
         "capture": pid_from_file(capture[0]) if capture else None,
         "broker": pid_from_file(run_dir / "broker.pid"),
         "dagster_daemon_and_runs": pid_from_file(run_dir / "dagster-daemon.pid"),
-        "bench_driver_and_watcher": os.getpid(),
     }
+
+
+def cpu_by_part(roots: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each part's process tree, plus this process alone (the driver, the watcher and
+    the samplers: its children are the stack's services, counted in their own parts)."""
+    return {**cpu_seconds(roots), "bench_driver_and_watcher": time.process_time()}
 
 
 def cpu_shares(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:

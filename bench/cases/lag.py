@@ -28,8 +28,8 @@ from bench import duck
 from bench.capture import sample_delays
 from bench.context import Context
 from bench.driver import TABLE, Commit, Drive, SteadyDriver, marker
-from bench.live import cpu_shares, run_stats, service_roots, wait_idle
-from bench.procs import RunWorkers, cpu_seconds
+from bench.live import cpu_by_part, cpu_shares, run_stats, service_roots, wait_idle
+from bench.procs import RunWorkers
 from bench.registry import Figures, Measured, case
 from cdc_project.adapters import kafka_source
 from cdc_project.adapters.sinks import sink_for
@@ -47,6 +47,7 @@ class Watcher:
         prefix = marker(run, 0)[:-9]
         self._query = f"select max(notes) from delta_scan({duck.quote(location)}) where notes like {duck.quote(prefix + '%')}"
         self.observations: list[tuple[float, int]] = []  # (time the query returned, largest seq visible)
+        self.query_seconds: list[tuple[float, float]] = []  # (wall, CPU of this thread) per query
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-lag-watcher", daemon=True)
 
@@ -67,6 +68,7 @@ class Watcher:
         con.execute("SET threads = 1")
         best = 0
         while not self._stop.is_set():
+            began, cpu = time.perf_counter(), time.thread_time()
             try:
                 row = con.execute(self._query).fetchone()
             except duckdb.Error:  # the table may not exist yet; keep polling
@@ -74,6 +76,7 @@ class Watcher:
             if row and row[0]:
                 best = max(best, int(row[0][-9:]))
             self.observations.append((time.time(), best))
+            self.query_seconds.append((time.perf_counter() - began, time.thread_time() - cpu))
             self._stop.wait(POLL_SECONDS)
         con.close()
 
@@ -169,11 +172,11 @@ def lag_case(ctx: Context) -> Figures:
             wait_idle(ctx, PRIME_TIMEOUT_SECONDS)
             first_offset = kafka_source.end_offsets(config.kafka.bootstrap_servers, topic).get(0, 0)
             roots = service_roots(ctx)
-            began, cpu_began = time.time(), cpu_seconds(roots)
+            began, cpu_began = time.time(), cpu_by_part(roots)
             low = driver.drive(low_rate, ctx.sizes.lag_seconds)
-            switched, cpu_switched, load_low = time.time(), cpu_seconds(roots), os.getloadavg()[0]
+            switched, cpu_switched, load_low = time.time(), cpu_by_part(roots), os.getloadavg()[0]
             high = driver.drive(high_rate, ctx.sizes.lag_seconds)
-            ended, cpu_ended, load_high = time.time(), cpu_seconds(roots), os.getloadavg()[0]
+            ended, cpu_ended, load_high = time.time(), cpu_by_part(roots), os.getloadavg()[0]
             ctx.echo(
                 f"bench: lag: drove {low.achieved_rate:.0f} then {high.achieved_rate:.0f} changes/s; waiting for the lake"
             )
@@ -182,8 +185,11 @@ def lag_case(ctx: Context) -> Figures:
         driver.close()
     capture = _capture(ctx, topic, first_offset, run, low)
     live_peak = max(workers.peaks.values(), default=None)
+    queries = watcher.query_seconds or [(0.0, 0.0)]
     live = {"run_process_peak_rss_mib": None if live_peak is None else round(live_peak),
-            "run_processes_sampled": len(workers.peaks)}  # fmt: skip
+            "run_processes_sampled": len(workers.peaks),
+            "watcher_query_seconds_max": round(max(q[0] for q in queries), 2),
+            "watcher_cpu_seconds_per_query": round(sum(q[1] for q in queries) / len(queries), 3)}  # fmt: skip
     low_extra = {**capture.get("low", {}), "load_average_1m": round(load_low, 1),
                  "cpu_cores_by_part": cpu_shares(cpu_began, cpu_switched, switched - began)}  # fmt: skip
     high_extra = {**capture.get("high", {}), "load_average_1m": round(load_high, 1),
