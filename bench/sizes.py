@@ -24,15 +24,16 @@ class Sizes:
     lag_rates: tuple[int, int]  # changes/s of the `low_rate` and `high_rate` lag figures
     lag_seconds: float  # how long each steady rate is held
     lag_catch_up_seconds: float  # how long, after the last change, the lake may take to show it
+    lag_prime: bool  # first let a second of changes reach the lake and the start-up runs finish
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 SIZES: dict[Mode, Sizes] = {
-    "full": Sizes("full", 1_000_000, 10_000, 100_000, 3, (1_000, 5_000), 180.0, 60.0),
-    "quick": Sizes("quick", 50_000, 1_000, 10_000, 3, (1_000, 5_000), 15.0, 45.0),
-    "tiny": Sizes("tiny", 2_000, 100, 1_000, 1, (20, 50), 4.0, 90.0),
+    "full": Sizes("full", 1_000_000, 10_000, 100_000, 3, (1_000, 5_000), 180.0, 60.0, True),
+    "quick": Sizes("quick", 50_000, 1_000, 10_000, 3, (1_000, 5_000), 15.0, 45.0, True),
+    "tiny": Sizes("tiny", 2_000, 100, 1_000, 1, (20, 50), 3.0, 90.0, False),
 }
 
 

@@ -7,8 +7,8 @@ pipeline.yaml, all five tables and sensors live), first at the low rate, then at
 every second for the largest marker it holds (one DuckDB thread, so the watcher takes little from the
 path it measures). A transaction's lag is the end of the first query that shows
 its marker minus the moment its COMMIT returned; one that never shows within `lag_catch_up_seconds` after
-the last commit counts as infinitely late (`not_visible`). Before the clock starts, one second of changes
-must have reached the lake and the stack's start-up runs must be over. The Dagster runs of the window explain the
+the last commit counts as infinitely late (`not_visible`). Before the clock starts (except in tiny mode),
+one second of changes must have reached the lake and the stack's start-up runs must be over. The Dagster runs of the window explain the
 figure: how many, how long each took, how long each waited from creation (the sensor's request) to start;
 a sample of the topic's messages says how long capture took (commit -> broker, bench/capture.py); and the
 CPU each part of the path used (cores, from /proc) says which one the two CPUs could not keep up with.
@@ -161,15 +161,14 @@ def lag_case(ctx: Context) -> Figures:
     driver = SteadyDriver(postgres.dsn(settings, source.database), run)
     try:
         with RunWorkers(settings.dagster_home) as workers, Watcher(location, run) as watcher:
-            # Prime: one second at the low rate must reach the lake before anything is measured, and the
-            # runs of the stack's start (the initial snapshot) must be over.
-            primer = driver.drive(low_rate, 1.0)
-            watcher.wait_for(primer.commits[-1].seq, PRIME_TIMEOUT_SECONDS)
-            if watcher.seen < primer.commits[-1].seq:
-                raise RuntimeError(
-                    f"bench: {location} did not show a change within {PRIME_TIMEOUT_SECONDS} s"
-                )
-            wait_idle(ctx, PRIME_TIMEOUT_SECONDS)
+            if ctx.sizes.lag_prime:
+                # One second at the low rate must reach the lake before anything is measured, and the
+                # runs of the stack's start (the initial snapshot) must be over.
+                primer = driver.drive(low_rate, 1.0)
+                watcher.wait_for(primer.commits[-1].seq, PRIME_TIMEOUT_SECONDS)
+                if watcher.seen < primer.commits[-1].seq:
+                    raise RuntimeError(f"bench: {location} showed no change within {PRIME_TIMEOUT_SECONDS} s")
+                wait_idle(ctx, PRIME_TIMEOUT_SECONDS)
             first_offset = kafka_source.end_offsets(config.kafka.bootstrap_servers, topic).get(0, 0)
             roots = service_roots(ctx)
             began, cpu_began = time.time(), cpu_by_part(roots)
