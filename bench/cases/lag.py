@@ -169,6 +169,7 @@ def lag_case(ctx: Context) -> Figures:
                 if watcher.seen < primer.commits[-1].seq:
                     raise RuntimeError(f"bench: {location} showed no change within {PRIME_TIMEOUT_SECONDS} s")
                 wait_idle(ctx, PRIME_TIMEOUT_SECONDS)
+                ctx.echo(f"bench: lag: primed in {time.time() - primer.commits[0].at:.0f} s")
             first_offset = kafka_source.end_offsets(config.kafka.bootstrap_servers, topic).get(0, 0)
             roots = service_roots(ctx)
             began, cpu_began = time.time(), cpu_by_part(roots)
@@ -180,6 +181,7 @@ def lag_case(ctx: Context) -> Figures:
                 f"bench: lag: drove {low.achieved_rate:.0f} then {high.achieved_rate:.0f} changes/s; waiting for the lake"
             )
             watcher.wait_for(high.commits[-1].seq if high.commits else 0, ctx.sizes.lag_catch_up_seconds)
+            ctx.echo(f"bench: lag: the lake showed the last change {time.time() - ended:.0f} s after it")
     finally:
         driver.close()
     capture = _capture(ctx, topic, first_offset, run, low)
