@@ -121,6 +121,13 @@ def _memory_text(figure: Mapping[str, Any]) -> str:
     )
 
 
+def _reconcile_text(figure: Mapping[str, Any]) -> str:
+    return (
+        f"{figure.get('table_rows')} rows, {figure.get('ranges_compared')} key ranges compared, "
+        f"{figure.get('keys_found')} keys found"
+    )
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -167,6 +174,9 @@ TARGETS: tuple[Target, ...] = (
            _stages_text),
     Target("lag p95 <= 15 s at the high rate", "lag.high_rate", "p95", "<=", 15.0, _lag_text),
     Target("run process peak RSS <= 1 GiB", "memory.run_process", "peak_rss", "<=", 1024.0, _memory_text),
+    Target("reconcile a 1M-row table in sync <= 30 s", "reconcile.in_sync", "median", "<=", 30.0, _reconcile_text),
+    Target("reconcile 1M rows with 100 keys differing <= 60 s", "reconcile.differing", "median", "<=", 60.0,
+           _reconcile_text),
     Target("decode >= 200,000 events/s (schemas on)", "decode.schemas_on", "median", ">=", 200_000, _profile_text),
     Target("decode >= 200,000 events/s (schemas off)", "decode.schemas_off", "median", ">=", 200_000,
            _profile_text),

@@ -12,14 +12,19 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+# NewTopic from where the class lives: confluent_kafka.admin re-exports it without a typed export.
+from confluent_kafka.cimpl import NewTopic
 
 from cdc_project.core.errors import BrokerUnavailableError
 from cdc_project.core.events import RawMessage
 
 
-def _base(bootstrap: str) -> dict[str, object]:
+ClientConfig = dict[str, str | int | float | bool]
+
+
+def _base(bootstrap: str) -> ClientConfig:
     return {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000}
 
 
@@ -52,6 +57,14 @@ def broker_healthy(bootstrap: str, timeout: float = 3.0) -> bool:
         return True
     except KafkaException:
         return False
+
+
+def _coordinates(msg: Message) -> tuple[int, int]:
+    """Partition and offset of a fetched data message (the client types them optional for other kinds)."""
+    partition, offset = msg.partition(), msg.offset()
+    if partition is None or offset is None:
+        raise KafkaException(f"fetched a message without partition or offset: {msg!r}")
+    return partition, offset
 
 
 def _consumer(bootstrap: str) -> Consumer:
@@ -144,8 +157,8 @@ def read_range(
                 if not pending:
                     break
                 if time.monotonic() > deadline:
-                    missing = {p: (last.get(p), wanted[p]) for p in wanted if p not in reached}
-                    raise BrokerUnavailableError(bootstrap, f"{topic}: partitions did not reach {missing}")
+                    short = {p: (last.get(p), wanted[p]) for p in wanted if p not in reached}
+                    raise BrokerUnavailableError(bootstrap, f"{topic}: partitions did not reach {short}")
                 continue
             for msg in batch:
                 error = msg.error()
@@ -153,7 +166,7 @@ def read_range(
                     if error.code() == KafkaError._PARTITION_EOF:
                         continue
                     raise KafkaException(error)
-                partition, offset = msg.partition(), msg.offset()
+                partition, offset = _coordinates(msg)
                 messages.append(
                     RawMessage(
                         topic=topic,
@@ -204,7 +217,7 @@ def probe_committed(bootstrap: str, topic: str, partition: int, committed: int, 
             for msg in batch:
                 error = msg.error()
                 if error is None:
-                    seen.add(msg.offset())
+                    seen.add(_coordinates(msg)[1])
                 elif error.code() != KafkaError._PARTITION_EOF:
                     # auto.offset.reset=error: an offset the log does not have surfaces here.
                     return OffsetProbe(committed_exists=False, next_exists=False)
@@ -238,7 +251,8 @@ def exact_end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict
             for msg in consumer.consume(num_messages=10_000, timeout=1.0):
                 error = msg.error()
                 if error is None:
-                    ends[msg.partition()] = max(ends[msg.partition()], msg.offset() + 1)
+                    partition, offset = _coordinates(msg)
+                    ends[partition] = max(ends[partition], offset + 1)
                 elif error.code() == KafkaError._PARTITION_EOF:
                     open_partitions.discard(msg.partition())
                 else:

@@ -2,8 +2,9 @@
 
 `bench_iceberg_apply(rows, table_rows)` seeds a current table of `table_rows` keys through the sink itself,
 then times one apply of `rows` events (80% updates of random stored keys, 10% inserts of new keys, 10%
-deletes) and its replay (a no-op). Real SQLite catalog and warehouse in a temporary directory. Called by
-`make bench`; `python -m cdc_project_tests.bench.iceberg_bench [rows] [table_rows]` runs it alone.
+deletes) and its replay (a no-op). Real SQLite catalog and warehouse in a temporary directory.
+`python -m bench.apply_iceberg [rows] [table_rows]`: the sink alone, outside the suite (whose `ingest.iceberg`
+figures time the same apply inside a whole run).
 """
 
 from __future__ import annotations

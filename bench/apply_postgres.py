@@ -4,7 +4,8 @@
 then applies one batch of `rows` events (70% updates of stored keys, 20% inserts, 10% deletes; every event
 goes to the changelog too), then replays that batch. It runs against the stack's PostgreSQL (CDC_PG_PORT,
 CDC_STATE_DIR), starting the cluster if it is down and stopping it again if it did, in a scratch database;
-the schema it writes is dropped at the end. `python -m cdc_project_tests.bench.postgres_bench` runs it alone.
+the schema it writes is dropped at the end. `python -m bench.apply_postgres` runs it alone,
+outside the suite (whose `ingest.postgres` figures time the same apply inside a whole run).
 
 On a shared machine wall time mostly measures the other processes, so the CPU seconds the apply cost this
 process and the cluster's processes are reported too, and the rate they allow (`cpu_events_per_second`).
