@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-# NewTopic from where the class lives: confluent_kafka.admin re-exports it without a typed export.
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.cimpl import NewTopic  # typed here; confluent_kafka.admin re-exports it untyped
 
 from cdc_project.core.errors import BrokerUnavailableError
 from cdc_project.core.events import RawMessage
