@@ -19,7 +19,6 @@ from confluent_kafka.cimpl import NewTopic  # typed here; confluent_kafka.admin 
 from cdc_project.core.errors import BrokerUnavailableError
 from cdc_project.core.events import RawMessage
 
-
 ClientConfig = dict[str, str | int | float | bool]
 
 
