@@ -28,7 +28,7 @@ from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConf
 from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError
-from cdc_project.core.events import DecodedBatch, RawMessage, decode_batch
+from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
 from cdc_project.core.offsets import OffsetPlan
 from cdc_project.refused_writes import apply_or_dead_letter
 
@@ -150,7 +150,8 @@ def apply_messages(
     table dedupes by offset), never loses them.
     """
     key_override = table.primary_key if table.primary_key is not None else None
-    decoded = decode_batch(messages, source_kind=source.kind, key_override=key_override)
+    options = DecodeOptions(declared=table.columns, binary_handling_mode=source.binary_handling_mode)
+    decoded = decode_batch(messages, source_kind=source.kind, key_override=key_override, options=options)
     # The decoder does not know the table's name; dead letters are queried by it.
     letters = [dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters]
     _write_letters(config, letters)

@@ -84,7 +84,10 @@ def cmd_generate(settings: StackSettings, args: argparse.Namespace) -> int:
 def cmd_connectors(settings: StackSettings, args: argparse.Namespace) -> int:
     from cdc_project.core.connectors import write_connector_files
 
-    for path in write_connector_files(_config(settings), Path(args.out)):
+    # The caller's environment only: these files are for another deployment (docker/pipeline.env names its
+    # hosts), so the local stack's hosts and ports must not be substituted into them.
+    config = load_config(settings.pipeline_config, env=dict(os.environ))
+    for path in write_connector_files(config, Path(args.out)):
         print(f"wrote {path}")
     return 0
 

@@ -17,7 +17,9 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cdc_project.core.errors import ConfigError, MissingSecretError
+from cdc_project.core.errors import CdcError, ConfigError, MissingSecretError
+from cdc_project.core.plans import declared_plan
+from cdc_project.core.type_mapping import BinaryMode
 
 SourceKind = Literal["postgres", "mysql", "mariadb", "mongodb", "cassandra"]
 SinkKind = Literal["delta", "iceberg", "postgres"]
@@ -80,12 +82,27 @@ class TableConfig(_Model):
     partition_by: PartitionSpec | None = None
     tombstone_retention_hours: float = Field(default=168.0, gt=0)
     reconcile: ReconcileConfig = ReconcileConfig()
+    # The table's declared schema, for topics written without schemas (JsonConverter schemas.enable=false):
+    # column -> Connect type (`int64`), logical name (`io.debezium.time.MicroTimestamp`), `decimal(p,s)` or a
+    # whole Connect field schema. Without it, schemaless values keep their JSON types (README "Decoding").
+    # Messages that carry their schema ignore it.
+    columns: dict[str, str | dict[str, Any]] | None = None
 
     @field_validator("name")
     @classmethod
     def _qualified(cls, value: str) -> str:
         if value.count(".") != 1 or not all(value.split(".")):
             raise ValueError(f"{value!r} must be qualified as schema.table (e.g. public.customers)")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _declared_types(cls, value: dict[str, str | dict[str, Any]] | None) -> dict[str, str | dict[str, Any]] | None:
+        if value is not None:
+            try:  # refused now, naming the column and the valid types, not at the first batch
+                declared_plan(value, "bytes")
+            except CdcError as exc:
+                raise ValueError(f"{exc}; or declare it with a Connect type, logical name or decimal(p,s)") from exc
         return value
 
     @field_validator("sinks")
@@ -128,6 +145,9 @@ class SourceConfig(_Model):
     server_id: int | None = None  # MySQL/MariaDB binlog client id
     heartbeat_interval_ms: int = Field(default=10_000, ge=0)
     signal_table: str | None = None  # schema.table used for incremental snapshot signals
+    # Debezium's binary.handling.mode for the relational connectors, written into the connector config and
+    # used to decode: bytes (default) or base64/base64-url-safe/hex strings turned back into bytes.
+    binary_handling_mode: BinaryMode = "bytes"
     tables: list[TableConfig]
 
     @model_validator(mode="after")

@@ -49,6 +49,12 @@ def test_config_repo_pipeline_loads() -> None:
         (lambda c: c["sources"][0]["tables"][0].update(reconcile={"warn_drift_pct": 5, "critical_drift_pct": 1}),
          "tables[public.customers].reconcile", None),
         (lambda c: c["sources"][0]["tables"][0].update(reconcile={"cron": "hourly"}), "reconcile.cron", None),
+        # a declared column type (schemaless topics) that is not one is refused at load, not at the first batch
+        (lambda c: c["sources"][0]["tables"][0].update(columns={"id": "int64", "amount": "money"}),
+         "tables[public.customers].columns", "decimal(p,s)"),
+        (lambda c: c["sources"][0]["tables"][0].update(columns={"id": {"type": "int64", "name": "x.Bogus"}}),
+         "tables[public.customers].columns", "x.Bogus"),
+        (lambda c: c["sources"][0].update(binary_handling_mode="base32"), "sources[shop].binary_handling_mode", "hex"),
     ],
 )
 def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None:

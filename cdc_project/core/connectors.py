@@ -91,6 +91,8 @@ def _capture_properties(source: SourceConfig, password: str | None) -> Connector
             "table.include.list": include_list(tables),
             "decimal.handling.mode": "precise",
             "time.precision.mode": "adaptive_time_microseconds",
+            # The decoder reads the same mode from the source config (batch.run_batch's DecodeOptions).
+            "binary.handling.mode": source.binary_handling_mode,
         }
     )
     if password is not None:

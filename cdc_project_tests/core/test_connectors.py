@@ -83,6 +83,7 @@ def _secret_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
                 "signal.data.collection": "public.cdc_signals",  # <schema>.<table> for PostgreSQL
                 "decimal.handling.mode": "precise",
                 "time.precision.mode": "adaptive_time_microseconds",
+                "binary.handling.mode": "bytes",  # the source's default; the decoder reads the same field
             },
         ),
         (

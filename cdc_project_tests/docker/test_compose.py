@@ -220,3 +220,20 @@ def test_connector_files_match_the_pipeline_config() -> None:
         placeholders = set(re.findall(r"\$\{env:(\w+)\}", json.dumps(body)))
         assert placeholders - set(_environment("connect")) == set()
     assert _environment("connect")["CONNECT_CONFIG_PROVIDERS"] == "env"
+
+
+def test_cdc_connectors_writes_the_committed_files_from_the_documented_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `set -a; . docker/pipeline.env; set +a; cdc connectors --out ...`: the production hosts, not the
+    # local stack's, even though the CLI knows the local stack's settings.
+    from cdc_project.cli import main
+
+    for key, value in PIPELINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CDC_PIPELINE_CONFIG", str(PROJECT_ROOT / "pipeline.yaml"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["connectors", "--out", str(tmp_path)])
+    assert exit_info.value.code == 0
+    for committed in sorted((DOCKER / "connectors").iterdir()):
+        assert (tmp_path / committed.name).read_text() == committed.read_text(), committed.name
