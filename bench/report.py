@@ -101,6 +101,7 @@ def _profile_text(figure: Mapping[str, Any]) -> str:
 
 def _lag_text(figure: Mapping[str, Any]) -> str:
     return (
+        f"table written to {figure.get('table_sinks')} (a run per sink per batch); "
         f"capture (commit -> broker) {figure.get('capture_seconds_p50')} s median, "
         f"{figure.get('capture_seconds_max')} s max of {figure.get('capture_samples')} sampled changes; "
         f"{figure.get('runs', 0)} runs in the window; a change waits for the sensor's next tick (every "

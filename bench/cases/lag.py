@@ -191,9 +191,11 @@ def lag_case(ctx: Context) -> Figures:
             "run_processes_sampled": len(workers.peaks),
             "watcher_query_seconds_max": round(max(q[0] for q in queries), 2),
             "watcher_cpu_seconds_per_query": round(sum(q[1] for q in queries) / len(queries), 3)}  # fmt: skip
-    low_extra = {**capture.get("low", {}), "load_average_1m": round(load_low, 1),
+    # The table's sinks: each one is a run per batch of its own (bench/stack.py writes it to Delta only).
+    sinks = {"table_sinks": list(table.sinks)}
+    low_extra = {**capture.get("low", {}), **sinks, "load_average_1m": round(load_low, 1),
                  "cpu_cores_by_part": cpu_shares(cpu_began, cpu_switched, switched - began)}  # fmt: skip
-    high_extra = {**capture.get("high", {}), "load_average_1m": round(load_high, 1),
+    high_extra = {**capture.get("high", {}), **sinks, "load_average_1m": round(load_high, 1),
                   "cpu_cores_by_part": cpu_shares(cpu_switched, cpu_ended, ended - switched), **live}  # fmt: skip
     low_runs = run_stats(ctx, stream, began, switched)
     high_runs = run_stats(ctx, stream, switched, ended + ctx.sizes.lag_catch_up_seconds)
