@@ -12,8 +12,10 @@ batch-level invariants:
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,7 +32,7 @@ from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError
 from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
 from cdc_project.core.offsets import OffsetPlan
-from cdc_project.refused_writes import apply_or_dead_letter
+from cdc_project.refused_writes import Coordinates, ReadRaw, apply_or_dead_letter
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,12 @@ def run_batch(
         max_events=config.ingest.max_batch_events,
         timeout=config.ingest.fetch_timeout_seconds,
     )
-    applied = apply_messages(config, source, table, sink, read.messages, read.last_offsets)
+    events = len(read.messages)
+
+    def read_again(coordinates: Sequence[Coordinates]) -> list[RawMessage]:
+        return kafka_source.read_messages(bootstrap, plan.topic, coordinates, config.ingest.fetch_timeout_seconds)
+
+    applied = apply_messages(config, source, table, sink, read.messages, read.last_offsets, read_again=read_again)
     apply_result = applied.result
     lag_p50, lag_p95, lag_max = _lag_seconds(applied.decoded.rows, datetime.now(UTC))
     ends_now = kafka_source.end_offsets(bootstrap, plan.topic)
@@ -107,7 +114,7 @@ def run_batch(
         table=table.name,
         sink=sink_kind,
         topic=plan.topic,
-        events=len(read.messages),
+        events=events,
         changelog_rows=apply_result.changelog_rows,
         upserts=apply_result.upserts,
         deletes=apply_result.deletes,
@@ -141,6 +148,8 @@ def apply_messages(
     sink: TableSink,
     messages: list[RawMessage],
     consumed_through: dict[int, int],
+    *,
+    read_again: ReadRaw | None = None,
 ) -> Applied:
     """Decode one table's messages and apply them to one sink in one commit with their offsets.
 
@@ -148,20 +157,40 @@ def apply_messages(
     both go through exactly the same code. Dead letters are written *before* the commit that moves the
     offsets past them: a crash between the two re-runs the batch and writes them once (the dead-letter
     table dedupes by offset), never loses them.
+
+    With `read_again` (the messages are still in the broker) `messages` is emptied once decoded: the raw
+    bytes, most of a large batch's memory, are freed before the sink's merge needs its own; a refused
+    write reads back the messages it dead-letters.
     """
     key_override = table.primary_key if table.primary_key is not None else None
     options = DecodeOptions(declared=table.columns, binary_handling_mode=source.binary_handling_mode)
     decoded = decode_batch(messages, source_kind=source.kind, key_override=key_override, options=options)
+    coordinates = [(m.partition, m.offset) for m in messages]
+    if read_again is None:
+        held = dict(zip(coordinates, messages, strict=True))
+        read_again = lambda wanted: [held[c] for c in wanted]
+    else:
+        messages.clear()  # the caller's list too: it hands the batch over
+        _return_freed_memory()
     # The decoder does not know the table's name; dead letters are queried by it.
     letters = [dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters]
     _write_letters(config, letters)
     # What the sink refuses for good (a schema its policy forbids, rows its storage cannot hold) goes to
     # dead letters and the offsets move on, so later batches (after a fix) are not blocked.
     result, refused = apply_or_dead_letter(
-        sink, decoded.rows, decoded.key_columns, messages, consumed_through, table.name,
+        sink, decoded.rows, decoded.key_columns, coordinates, read_again, consumed_through, table.name,
         lambda found: _write_letters(config, found),
     )
     return Applied(decoded, result, len(letters) + len(refused))
+
+
+def _return_freed_memory() -> None:
+    """Give the pages of freed raw messages back to the OS (glibc keeps them otherwise): the sink's merge
+    allocates through its own allocator and could not reuse them, so the run's peak would be their sum."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc: nothing to trim
+        pass
 
 
 def _write_letters(config: PipelineConfig, letters: list[DeadLetter]) -> None:

@@ -8,6 +8,9 @@ stream moves on.
                      batch is split in halves, recursively, each half its own commit with its own offsets,
                      until the refused messages stand alone; those become dead letters (stage "write").
 
+A Dagster run lets go of its batch's raw messages once decoded (batch.apply_messages): the dead letters'
+bytes are read back from the broker by their coordinates (`ReadRaw`), only for the messages refused.
+
 Invariants: dead letters are written before the commit that moves offsets past them (a crash between the
 two writes them once more, which the dead-letter table dedupes); halves are applied in Kafka order, each
 with the offsets of its own messages only, so the sink's drop-applied filter keeps every half exactly once.
@@ -27,6 +30,9 @@ from cdc_project.core.events import RawMessage
 from cdc_project.core.merge_plan import last_offsets_of, rows_through
 
 WriteLetters = Callable[[list[DeadLetter]], None]
+Coordinates = tuple[int, int]  # (partition, offset) of one Kafka message
+# The raw messages at these coordinates, in the order given: only refused writes need the bytes again.
+ReadRaw = Callable[[Sequence[Coordinates]], list[RawMessage]]
 
 
 def offsets_only(rows: pa.Table) -> pa.Table:
@@ -38,33 +44,31 @@ def apply_or_dead_letter(
     sink: TableSink,
     rows: pa.Table,
     key_columns: Sequence[str],
-    messages: list[RawMessage],
+    coordinates: Sequence[Coordinates],
+    raw: ReadRaw,
     consumed: dict[int, int],
     table: str,
     write_letters: WriteLetters,
 ) -> tuple[ApplyResult, list[DeadLetter]]:
-    """Apply `rows` (decoded from `messages`); what the sink refuses for good goes to dead letters."""
+    """Apply `rows`, decoded from the messages at `coordinates` (Kafka order); what the sink refuses for good
+    goes to dead letters, their raw bytes read back with `raw` (the run no longer holds them)."""
     try:
         return sink.apply(rows, key_columns, consumed_through=consumed), []
     except BatchRefusedError as exc:
-        letters = [DeadLetter.from_schema_change(m, exc, table=table, sink=sink.kind) for m in messages if m.value]
+        letters = [DeadLetter.from_schema_change(m, exc, table=table, sink=sink.kind) for m in raw(coordinates) if m.value]
         write_letters(letters)
         return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed), letters
     except RowsRefusedError as exc:
-        if len(messages) <= 1:
-            letters = [DeadLetter.from_failed_write(m, exc, table=table, sink=sink.kind) for m in messages if m.value]
+        if len(coordinates) <= 1:
+            letters = [DeadLetter.from_failed_write(m, exc, table=table, sink=sink.kind) for m in raw(coordinates) if m.value]
             write_letters(letters)
             return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed), letters
-    middle = len(messages) // 2
-    left_messages, right_messages = messages[:middle], messages[middle:]
-    left_through = last_offsets_of((m.partition, m.offset) for m in left_messages)
+    middle = len(coordinates) // 2
+    left, right = coordinates[:middle], coordinates[middle:]
+    left_through = last_offsets_of(left)
     left_rows, right_rows = rows_through(rows, left_through)
-    first, left_letters = apply_or_dead_letter(
-        sink, left_rows, key_columns, left_messages, left_through, table, write_letters
-    )
-    second, right_letters = apply_or_dead_letter(
-        sink, right_rows, key_columns, right_messages, consumed, table, write_letters
-    )
+    first, left_letters = apply_or_dead_letter(sink, left_rows, key_columns, left, raw, left_through, table, write_letters)
+    second, right_letters = apply_or_dead_letter(sink, right_rows, key_columns, right, raw, consumed, table, write_letters)
     return _combined(first, second), left_letters + right_letters
 
 

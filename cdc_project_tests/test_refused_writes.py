@@ -35,12 +35,12 @@ def _messages(names: list[str]) -> list[RawMessage]:
 
 
 def _apply(kind: SinkKind, tmp_path: Path, request: pytest.FixtureRequest, messages: list[RawMessage],
-           **table: Any) -> tuple[Any, Any]:
+           read_again: Any = None, **table: Any) -> tuple[Any, Any]:
     config = pipeline_for(kind, tmp_path, request, **table)
     source = config.sources[0]
     sink = build_sink(kind, tmp_path, request, **table)
     consumed = {0: messages[-1].offset}
-    return sink, apply_messages(config, source, source.tables[0], sink, messages, consumed)
+    return sink, apply_messages(config, source, source.tables[0], sink, messages, consumed, read_again=read_again)
 
 
 def _letters(tmp_path: Path) -> list[dict[str, Any]]:
@@ -54,10 +54,20 @@ def test_row_refused_by_postgres_is_isolated_and_dead_lettered(
 ) -> None:
     names = [f"name {i}" for i in range(10)]
     names[poisoned] = "nul \x00 inside"  # PostgreSQL text cannot hold NUL
-    sink, applied = _apply("postgres", tmp_path, request, _messages(names))
+    messages, kept = _messages(names), _messages(names)
+    asked: list[list[tuple[int, int]]] = []
+
+    def read_again(coordinates: list[tuple[int, int]]) -> list[RawMessage]:  # as a run reads the broker again
+        asked.append(list(coordinates))
+        return [m for c in coordinates for m in kept if (m.partition, m.offset) == c]
+
+    sink, applied = _apply("postgres", tmp_path, request, messages, read_again)
+    assert messages == []  # handed over: the raw bytes are freed before the sink's merge
+    assert asked == [[(0, poisoned)]]  # only the refused message is read again
     assert applied.dead_letters == 1
     (letter,) = _letters(tmp_path)
     assert (letter["offset"], letter["stage"], letter["sink"]) == (poisoned, "write", "postgres")
+    assert letter["value"] == kept[poisoned].value
     assert "RowsRefusedError" == letter["error_class"] and "public.customers" in letter["error_message"]
     current = sink.read_current()
     assert current is not None and sorted(current["id"].to_pylist()) == [i for i in range(10) if i != poisoned]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # typed here; confluent_kafka.admin re-exports it untyped
 
-from cdc_project.core.errors import BrokerUnavailableError
+from cdc_project.core.errors import BrokerUnavailableError, MessagesGoneError
 from cdc_project.core.events import RawMessage
 
 ClientConfig = dict[str, str | int | float | bool]
@@ -181,6 +181,30 @@ def read_range(
         return RangeRead(messages, last, time.monotonic() - began)
     finally:
         consumer.close()
+
+
+def read_messages(
+    bootstrap: str, topic: str, coordinates: Sequence[tuple[int, int]], timeout: float
+) -> list[RawMessage]:
+    """The messages at exactly these (partition, offset) coordinates, in the order given.
+
+    For a run that let go of its batch's raw bytes and needs a few back (dead letters of a refused write).
+    A coordinate the broker no longer has raises: a dead letter without its message would lose it.
+    """
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    for partition, offset in coordinates:
+        starts[partition] = min(starts.get(partition, offset), offset)
+        ends[partition] = max(ends.get(partition, offset + 1), offset + 1)
+    span = sum(ends[p] - starts[p] for p in ends)
+    # No event cap below the span: the read stops at the planned ends (plus what those fetches returned).
+    read = read_range(bootstrap, topic, starts, ends, max_events=span + 100_000, timeout=timeout)
+    wanted = set(coordinates)
+    found = {(m.partition, m.offset): m for m in read.messages if (m.partition, m.offset) in wanted}
+    missing = [c for c in coordinates if c not in found]
+    if missing:
+        raise MessagesGoneError(topic, missing)
+    return [found[c] for c in coordinates]
 
 
 def make_producer(bootstrap: str) -> Producer:

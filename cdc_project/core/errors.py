@@ -151,6 +151,21 @@ class OffsetRegressionError(CdcError):
         )
 
 
+class MessagesGoneError(CdcError):
+    """Messages a run must read again (to dead-letter a refused write) are no longer in the broker."""
+
+    def __init__(self, topic: str, coordinates: list[tuple[int, int]]) -> None:
+        self.topic = topic
+        self.coordinates = coordinates
+        super().__init__(
+            f"{topic}: the messages at (partition, offset) {coordinates[:10]} are no longer in the broker "
+            "(retention or compaction removed them since the run read them), so their refused write cannot "
+            "be dead-lettered with its bytes. The run fails before the sink's offsets pass them, so the next run "
+            "starts there. "
+            "Raise the topic's retention above a run's duration"
+        )
+
+
 class BrokerUnavailableError(CdcError):
     """The Kafka bootstrap servers did not answer in time."""
 
