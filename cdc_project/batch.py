@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,7 +31,7 @@ from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError
 from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
-from cdc_project.core.offsets import OffsetPlan
+from cdc_project.core.offsets import OffsetPlan, plan_ranges
 from cdc_project.refused_writes import Coordinates, ReadRaw, apply_or_dead_letter
 
 
@@ -132,6 +132,26 @@ def run_batch(
         append_only=table.append_only,
         apply=apply_result,
     )
+
+
+def follow_batches(
+    config: PipelineConfig, source: SourceConfig, table: TableConfig, plan: OffsetPlan, sink_kind: SinkKind
+) -> Iterator[BatchResult]:
+    """`plan`'s batch, then the batches that arrived meanwhile, until caught up or `follow_seconds` passed.
+
+    Each batch is a `run_batch` of its own: one commit with its offsets, planned from what the sink
+    committed, so a run that dies between batches resumes exactly where the sink stands.
+    """
+    began = time.monotonic()
+    next_plan: OffsetPlan | None = plan
+    while next_plan is not None:
+        result = run_batch(config, source, table, next_plan, sink_kind)
+        yield result
+        if time.monotonic() - began >= config.ingest.follow_seconds:
+            return
+        committed = result.apply.committed
+        ends, missing = kafka_source.readable_ends(config.kafka.bootstrap_servers, plan.topic, committed)
+        next_plan = plan_ranges(plan.topic, committed, ends, missing, max_events=config.ingest.max_batch_events)
 
 
 @dataclass(frozen=True)

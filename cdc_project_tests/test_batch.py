@@ -1,6 +1,7 @@
 """One micro-batch (batch.run_batch) on the real broker and real Delta tables, fed recorded Debezium 3.6
 events: a new source column appears without a restart, and a type change the lake cannot take is refused
-loudly, its events dead-lettered, while the stream moves on."""
+loudly, its events dead-lettered, while the stream moves on. A following run (batch.follow_batches) goes
+on past its planned range only when `ingest.follow_seconds` allows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from deltalake import DeltaTable
 
 from cdc_project.adapters.kafka_source import ensure_topics, make_producer
 from cdc_project.adapters.sinks import sink_for
-from cdc_project.batch import run_batch
+from cdc_project.batch import follow_batches, run_batch
 from cdc_project.config import PipelineConfig, parse_config
 from cdc_project.core.offsets import plan_ranges
 from cdc_project.settings import StackSettings
@@ -31,12 +32,19 @@ def _recorded(topic: str) -> list[tuple[bytes | None, bytes | None]]:
     return [(r["key"] and r["key"].encode(), r["value"] and r["value"].encode()) for r in rows if r["topic"] == topic]
 
 
-def _setup(stack: StackSettings, tmp_path: Path, policy: str = "evolve") -> tuple[PipelineConfig, str]:
+def _setup(
+    stack: StackSettings,
+    tmp_path: Path,
+    policy: str = "evolve",
+    follow_seconds: float = 0.0,
+    max_batch_events: int = 200_000,
+) -> tuple[PipelineConfig, str]:
     prefix = f"batch{uuid.uuid4().hex[:8]}"
     config = parse_config(
         {
             "name": "batch_test",
             "kafka": {"bootstrap_servers": stack.kafka_bootstrap},
+            "ingest": {"follow_seconds": follow_seconds, "max_batch_events": max_batch_events},
             "lake": {"root": str(tmp_path)},
             "sources": [
                 {"name": "src", "kind": "postgres", "host": "127.0.0.1", "port": 5432, "database": "x",
@@ -104,3 +112,19 @@ def test_batch_incompatible_type_change_goes_to_dead_letters(stack: StackSetting
     assert sink_for(config, source, source.tables[0], "delta").committed_offsets() == {0: 5}
     current = DeltaTable(f"{tmp_path}/src/public/t/current").to_pyarrow_table()
     assert str(current.schema.field("b").type) == "bool"
+
+
+@pytest.mark.parametrize(("follow_seconds", "batches"), [(0.0, [(0, 1)]), (60.0, [(0, 1), (2, 3), (4, 4)])])
+def test_run_follows_what_arrived_after_its_range_only_when_configured(
+    stack: StackSettings, tmp_path: Path, follow_seconds: float, batches: list[tuple[int, int]]
+) -> None:
+    # batches of at most two events: five events are a planned batch and, when following, two more
+    config, topic = _setup(stack, tmp_path, follow_seconds=follow_seconds, max_batch_events=2)
+    _produce(stack.kafka_bootstrap, topic, _recorded("shop.public.t")[:5])
+    source = config.sources[0]
+    plan = plan_ranges(topic, {}, {0: 2})
+    assert plan is not None
+    results = list(follow_batches(config, source, source.tables[0], plan, "delta"))
+    # each batch its own commit, starting where the sink stood; the run ends once caught up
+    assert [(r.first_offsets[0], r.last_offsets[0]) for r in results] == batches
+    assert sink_for(config, source, source.tables[0], "delta").committed_offsets() == {0: batches[-1][1]}

@@ -183,6 +183,26 @@ def read_range(
         consumer.close()
 
 
+def readable_ends(bootstrap: str, topic: str, committed: Mapping[int, int]) -> tuple[dict[int, int], frozenset[int]]:
+    """End offsets to plan from, and the partitions whose committed offset the broker no longer has.
+
+    Where the reported end says nothing follows the committed offset, a probe reads from it: the local
+    broker under-reports the end (its last batch's base offset + 1), and only reading tells caught-up from
+    more-to-read, or from a log that lost what the sink applied (an offset regression).
+    """
+    ends = end_offsets(bootstrap, topic)
+    missing: set[int] = set()
+    for partition, offset in committed.items():
+        if ends.get(partition, 0) > offset + 1:
+            continue  # the broker says more exists after our offset: nothing to probe
+        probe = probe_committed(bootstrap, topic, partition, offset)
+        if not probe.committed_exists:
+            missing.add(partition)
+        elif probe.next_exists:
+            ends[partition] = offset + 2  # under-reported end: at least one more offset exists
+    return ends, frozenset(missing)
+
+
 def read_messages(
     bootstrap: str, topic: str, coordinates: Sequence[tuple[int, int]], timeout: float
 ) -> list[RawMessage]:

@@ -12,10 +12,11 @@ blocks the others.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
-from cdc_project.batch import BatchResult, run_batch
+from cdc_project.batch import BatchResult, follow_batches
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core.offsets import decode_ranges
 
@@ -115,6 +116,12 @@ def _metadata(result: BatchResult, current: bool) -> dict[str, dg.MetadataValue 
     return meta
 
 
+def _materializations(names: TableAssets, result: BatchResult) -> Iterator[tuple[dg.AssetKey, dict[str, Any]]]:
+    if names.writes_changelog:
+        yield names.changelog_key, _metadata(result, current=False)
+    yield names.current_key, _metadata(result, current=True)
+
+
 def build_ingest_asset(pipeline: PipelineConfig, names: TableAssets) -> dg.AssetsDefinition:
     mode = "append-only (no primary key)" if names.table.append_only else "current state (SCD1, ordered merge)"
     current = dg.AssetSpec(
@@ -141,10 +148,17 @@ def build_ingest_asset(pipeline: PipelineConfig, names: TableAssets) -> dg.Asset
     )
     def ingest(context: dg.AssetExecutionContext, config: IngestRangeConfig) -> Iterator[dg.MaterializeResult[None]]:
         plan = decode_ranges(names.topic, config.ranges)
-        result = run_batch(pipeline, names.source, names.table, plan, names.sink)
+        # The planned range, then (ingest.follow_seconds) what arrived meanwhile: a materialization per
+        # batch, the last one as the op's result.
+        batches = follow_batches(pipeline, names.source, names.table, plan, names.sink)
+        result = next(batches)
+        for following in batches:
+            context.log.info(f"{names.stream}: {result}")
+            for key, metadata in _materializations(names, result):
+                context.log_event(dg.AssetMaterialization(asset_key=key, metadata=metadata))
+            result = following
         context.log.info(f"{names.stream}: {result}")
-        if names.writes_changelog:
-            yield dg.MaterializeResult(asset_key=names.changelog_key, metadata=_metadata(result, current=False))
-        yield dg.MaterializeResult(asset_key=names.current_key, metadata=_metadata(result, current=True))
+        for key, metadata in _materializations(names, result):
+            yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
     return ingest

@@ -38,21 +38,12 @@ class TableFacts:
 def gather_facts(config: PipelineConfig, names: TableAssets, instance: dg.DagsterInstance) -> TableFacts:
     bootstrap = config.kafka.bootstrap_servers
     committed = sink_for(config, names.source, names.table, names.sink).committed_offsets()
-    ends = kafka_source.end_offsets(bootstrap, names.topic)
-    missing: set[int] = set()
-    for partition, offset in committed.items():
-        if ends.get(partition, 0) > offset + 1:
-            continue  # the broker says more exists after our offset: nothing to probe
-        probe = kafka_source.probe_committed(bootstrap, names.topic, partition, offset)
-        if not probe.committed_exists:
-            missing.add(partition)
-        elif probe.next_exists:
-            ends[partition] = offset + 2  # under-reported end: at least one more offset exists
+    ends, missing = kafka_source.readable_ends(bootstrap, names.topic, committed)
     runs = instance.get_runs(dg.RunsFilter(tags={"cdc/stream": names.stream}), limit=25)
     in_flight = next((r.run_id for r in runs if r.status in UNFINISHED), None)
     start_tag = ",".join(f"{p}:{o + 1}" for p, o in sorted(committed.items()))
     failed = sum(1 for r in runs if r.status == dg.DagsterRunStatus.FAILURE and r.tags.get("cdc/start") == start_tag)
-    return TableFacts(committed, ends, frozenset(missing), in_flight, failed)
+    return TableFacts(committed, ends, missing, in_flight, failed)
 
 
 def decide(config: PipelineConfig, names: TableAssets, facts: TableFacts) -> IngestDecision:
