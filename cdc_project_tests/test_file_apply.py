@@ -179,3 +179,28 @@ def test_apply_schemaless_topic_types_columns_from_the_tables_declared_columns(
     assert shown[0] and shown[1] == shown[0]
     assert shown[1][0]["c_numeric"] != "tmn9LQ=="  # a decimal, not the base64 text a schemaless value is
 
+
+
+@pytest.mark.parametrize("sink", ["delta", "iceberg", pytest.param("postgres", marks=pytest.mark.live)])
+def test_keyless_event_delivered_again_under_a_new_offset_is_appended_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, sink: str
+) -> None:
+    # After a crash the capture re-sends events from its last flushed offset: same source position, new
+    # Kafka offsets. A keyless table appends, so only the position tells the repeat from a new row.
+    (recorded,) = [m for m in load_case("postgres/debezium_3_6_embedded.jsonl") if m.topic == "shop.public.nopk"]
+    later = json.loads(recorded.value or b"")
+    source = later["payload"]["source"]
+    source["lsn"] += 1000
+    source["sequence"] = json.dumps([str(source["lsn"] - 500), str(source["lsn"])])
+    first = [RawMessage(recorded.topic, 0, 0, recorded.key, recorded.value)]
+    again = [RawMessage(recorded.topic, 0, offset, recorded.key, recorded.value) for offset in (1, 2)]
+    again.append(RawMessage(recorded.topic, 0, 3, recorded.key, json.dumps(later).encode()))
+    pg = postgres_sink_options(request.getfixturevalue("pg_cluster")) if sink == "postgres" else None
+    config = _config(tmp_path, [{"name": "public.nopk", "primary_key": []}], postgres_sink=pg)
+    for name, batch in (("first", first), ("again", again)):
+        events = _write(tmp_path / f"{name}.jsonl", batch)
+        assert _apply(capsys, "--sink", sink, "--events", str(events), "--config", str(config))[0] == 0
+    code, rows = _apply(capsys, "--sink", sink, "--table", "shop.public.nopk", "--config", str(config), command="show")
+    assert code == 0
+    positions = [r["_cdc_position"] for r in rows]
+    assert len(positions) == 2 and len(set(positions)) == 2, rows  # the recorded event once, the later one

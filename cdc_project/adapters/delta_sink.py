@@ -131,6 +131,13 @@ class DeltaTableSink:
         log = [self.changelog] if self.with_changelog else []
         return [*log, self.current] + ([] if self.table.append_only else [self.tombstones])
 
+    def stored_positions(self, at_least: str) -> set[str]:
+        dt = self.current.open()
+        if dt is None:
+            return set()
+        found = dt.to_pyarrow_table(columns=[POSITION], filters=[(POSITION, ">=", at_least)])
+        return set(found[POSITION].to_pylist())
+
     def read_current(self) -> pa.Table | None:
         dt = self.current.open()
         if dt is None:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import LessThan
+from pyiceberg.expressions import GreaterThanOrEqual, LessThan
 from pyiceberg.table import Table, Transaction
 
 from cdc_project import failpoints
@@ -52,6 +52,7 @@ from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import IcebergConfig, PartitionSpec, SinkKind, TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE, INGESTED_AT, OP, POSITION, TOMBSTONE_FIELDS
 from cdc_project.core.delta_types import to_delta_compatible
+from cdc_project.core.errors import RepairRefusedError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
@@ -69,7 +70,6 @@ from cdc_project.core.merge_plan import (
     resolve_keys,
     validate_batch,
 )
-from cdc_project.core.errors import RepairRefusedError
 from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX
@@ -301,6 +301,13 @@ class IcebergTableSink:
     def read_tombstones(self) -> pa.Table | None:
         table = None if self.table.append_only else self.tombstones.open()
         return None if table is None else read_table(table)
+
+    def stored_positions(self, at_least: str) -> set[str]:
+        table = self.current.open()
+        if table is None:
+            return set()
+        found = table.scan(row_filter=predicate(GreaterThanOrEqual, POSITION, at_least), selected_fields=(POSITION,)).to_arrow()
+        return set(found[POSITION].to_pylist())
 
     def read_current(self) -> pa.Table | None:
         table = self.current.open()

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg2.extensions import cursor as Cursor  # noqa: N812
+from psycopg2.extensions import cursor as Cursor
 
 from cdc_project import failpoints
 from cdc_project.adapters.postgres_tables import (
@@ -47,8 +47,8 @@ from cdc_project.adapters.postgres_tables import (
 from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import PostgresSinkConfig, SinkKind, TableConfig
 from cdc_project.core import pg_merge_sql as dml
-from cdc_project.core.columns import DELETED, OP, TOMBSTONE_FIELDS
-from cdc_project.core.errors import ConfigError, RepairRefusedError, RowsRefusedError
+from cdc_project.core.columns import DELETED, OP, POSITION
+from cdc_project.core.errors import RepairRefusedError, RowsRefusedError
 from cdc_project.core.lake_rows import (
     appended_rows,
     changelog_rows,
@@ -57,9 +57,9 @@ from cdc_project.core.lake_rows import (
     tombstone_rows,
 )
 from cdc_project.core.merge_plan import advance_to, drop_applied, fold_latest, resolve_keys, validate_batch
-from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.pg_ddl import Evolution, create_stage, evolve, ident, qualified
 from cdc_project.core.pg_types import to_pg_compatible
+from cdc_project.core.repair_rows import validate_repair
 from cdc_project.core.schema_diff import check_policy, conform, diff_schemas
 from cdc_project.core.unavailable import KEEP_STORED_PREFIX, keep_stored_columns
 
@@ -285,6 +285,14 @@ class PostgresTableSink:
             if schema is None:
                 return None
             return read_arrow(cur, qualified(self.schema, self.tombstones), schema, "")
+
+    def stored_positions(self, at_least: str) -> set[str]:
+        with session(self.config) as conn, conn.cursor() as cur:
+            if self.current not in stored_schemas(cur, self.schema):
+                return set()
+            target = qualified(self.schema, self.current)
+            cur.execute(f"SELECT {ident(POSITION)} FROM {target} WHERE {ident(POSITION)} >= %s", (at_least,))
+            return {row[0] for row in cur.fetchall()}
 
     def read_current(self) -> pa.Table | None:
         with session(self.config) as conn, conn.cursor() as cur:

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.extras
 import pyarrow as pa
-from psycopg2.extensions import connection as Connection  # noqa: N812
-from psycopg2.extensions import cursor as Cursor  # noqa: N812
+from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
 
 from cdc_project.config import PostgresSinkConfig
 from cdc_project.core import pg_merge_sql as dml

@@ -76,6 +76,11 @@ class TableSink(Protocol):
         """The changelog's rows (only `columns` if given); None if this sink holds no changelog yet."""
         ...
 
+    def stored_positions(self, at_least: str) -> set[str]:
+        """`_cdc_position`s of current-table rows at or after `at_least`: how an append-only (keyless) table
+        recognises an event the capture delivered again after a crash (same position, new Kafka offset)."""
+        ...
+
     def read_tombstones(self) -> pa.Table | None:
         """Key columns + `_cdc_position` of every deleted key; None when keyless or before the first delete."""
         ...

@@ -218,3 +218,19 @@ def resolve_keys(
         "the change events carry no key; declare `primary_key: []` for an append-only table or name the key "
         "columns",
     )
+
+
+def drop_redelivered(rows: pa.Table, stored: set[str]) -> pa.Table:
+    """An append-only table's rows without events it already holds: those whose source position is stored,
+    and repeats of one position within the batch (first kept).
+
+    After a crash the capture delivers events again from its last flushed offset, under new Kafka offsets;
+    a keyed table's ordered merge makes them no-ops, but appended rows would be duplicates. A position is
+    unique per change event (PostgreSQL: commit LSN + event LSN), so it identifies the event.
+    """
+    seen = set(stored)
+    keep = []
+    for position in rows[POSITION].to_pylist():
+        keep.append(position not in seen)
+        seen.add(position)
+    return rows if all(keep) else rows.filter(pa.array(keep, pa.bool_()))
