@@ -31,7 +31,7 @@ from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
 from cdc_project.core.errors import OffsetRegressionError
 from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
-from cdc_project.core.merge_plan import drop_redelivered
+from cdc_project.core.merge_plan import drop_redelivered, lowest_streamed_position
 from cdc_project.core.offsets import OffsetPlan, plan_ranges
 from cdc_project.refused_writes import Coordinates, ReadRaw, apply_or_dead_letter
 
@@ -197,11 +197,12 @@ def apply_messages(
     letters = [dataclasses.replace(letter, table=letter.table or table.name) for letter in decoded.dead_letters]
     _write_letters(config, letters)
     rows = decoded.rows
-    if (table.append_only or not decoded.key_columns) and rows.num_rows:
+    lowest = lowest_streamed_position(rows) if table.append_only or not decoded.key_columns else None
+    if lowest is not None:
         # Keyless rows are appended, so an event the capture delivered again (after a crash, under a new
         # offset) would be a duplicate: it is recognised by its source position. Keyed tables need no
         # lookup: their ordered merge makes a redelivered event a no-op.
-        rows = drop_redelivered(rows, sink.stored_positions(pc.min(rows[columns.POSITION]).as_py()))
+        rows = drop_redelivered(rows, sink.stored_positions(lowest))
     # What the sink refuses for good (a schema its policy forbids, rows its storage cannot hold) goes to
     # dead letters and the offsets move on, so later batches (after a fix) are not blocked.
     result, refused = apply_or_dead_letter(

@@ -226,11 +226,22 @@ def drop_redelivered(rows: pa.Table, stored: set[str]) -> pa.Table:
 
     After a crash the capture delivers events again from its last flushed offset, under new Kafka offsets;
     a keyed table's ordered merge makes them no-ops, but appended rows would be duplicates. A position is
-    unique per change event (PostgreSQL: commit LSN + event LSN), so it identifies the event.
+    unique per streamed change event (PostgreSQL: commit LSN + event LSN), so it identifies the event.
+    Snapshot reads ('r') all carry the snapshot's position and are always kept: a restarted snapshot of a
+    keyless table cannot be told from a second copy of the rows.
     """
     seen = set(stored)
     keep = []
-    for position in rows[POSITION].to_pylist():
+    for op, position in zip(rows[OP].to_pylist(), rows[POSITION].to_pylist(), strict=True):
+        if op == "r":
+            keep.append(True)
+            continue
         keep.append(position not in seen)
         seen.add(position)
     return rows if all(keep) else rows.filter(pa.array(keep, pa.bool_()))
+
+
+def lowest_streamed_position(rows: pa.Table) -> str | None:
+    """The lowest source position among streamed (not snapshot) events: where a redelivery check starts."""
+    streamed = rows.filter(pc.not_equal(rows[OP], "r"))[POSITION]
+    return pc.min(streamed).as_py() if len(streamed) else None

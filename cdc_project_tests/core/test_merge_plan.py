@@ -12,9 +12,11 @@ from cdc_project.core.errors import KeyColumnsError, MixedTopicsError
 from cdc_project.core.merge_plan import (
     advance_to,
     drop_applied,
+    drop_redelivered,
     drop_tombstoned,
     fold_latest,
     last_offsets,
+    lowest_streamed_position,
     validate_batch,
 )
 from cdc_project.core.unavailable import keep_stored_column
@@ -176,3 +178,24 @@ def test_validate_batch_refuses_mixed_topics() -> None:
     )
     with pytest.raises(MixedTopicsError):
         validate_batch(rows, "shop.public.customers", {})
+
+
+@pytest.mark.parametrize(
+    ("events", "stored", "kept_offsets", "lowest"),
+    [
+        # snapshot reads share the snapshot's position: every one is a row of its own
+        ([("r", None, "a", "01", 0, 0), ("r", None, "b", "01", 0, 1)], set(), [0, 1], None),
+        # a streamed event delivered again within the batch, under a new offset: appended once
+        ([("c", None, "a", "05", 0, 3), ("c", None, "a", "05", 0, 7), ("c", None, "b", "06", 0, 8)], set(), [3, 8], "05"),
+        # an event the table already holds (delivered before the capture crashed) is not appended again
+        ([("c", None, "a", "05", 0, 9), ("c", None, "b", "06", 0, 10)], {"05"}, [10], "05"),
+        # a stored snapshot position does not hide a new snapshot row
+        ([("r", None, "a", "01", 0, 0), ("c", None, "b", "02", 0, 1)], {"01"}, [0, 1], "02"),
+    ],
+)
+def test_drop_redelivered_keeps_each_streamed_event_once_and_every_snapshot_row(
+    events: list[Event], stored: set[str], kept_offsets: list[int], lowest: str | None
+) -> None:
+    rows = make_rows(events)
+    assert lowest_streamed_position(rows) == lowest
+    assert drop_redelivered(rows, stored)[OFFSET].to_pylist() == kept_offsets
