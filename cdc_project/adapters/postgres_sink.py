@@ -288,7 +288,7 @@ class PostgresTableSink:
 
     def stored_positions(self, at_least: str) -> set[str]:
         with session(self.config) as conn, conn.cursor() as cur:
-            if self.current not in stored_schemas(cur, self.schema):
+            if not exists(cur, self.schema, self.current):
                 return set()
             target = qualified(self.schema, self.current)
             cur.execute(f"SELECT {ident(POSITION)} FROM {target} WHERE {ident(POSITION)} >= %s", (at_least,))

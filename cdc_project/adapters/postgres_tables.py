@@ -37,18 +37,23 @@ _SESSION_OPTIONS = "-c TimeZone=UTC -c temp_buffers=64MB"
 _LOCK_CLASS = 0x0CDC  # first key of the sink's advisory locks, so they do not collide with other users'
 
 
-@contextmanager
-def session(config: PostgresSinkConfig) -> Iterator[Connection]:
-    """A connection in one transaction: committed only by the caller, rolled back and closed otherwise."""
-    conn = psycopg2.connect(
+def connect(config: PostgresSinkConfig, application_name: str, options: str | None = None) -> Connection:
+    """A new connection to the sink's database; the password comes from its environment variable."""
+    return psycopg2.connect(
         host=config.host,
         port=config.port,
         dbname=config.database,
         user=config.user,
         password=config.password(),
-        application_name="cdc-lakehouse postgres sink",
-        options=_SESSION_OPTIONS,
+        application_name=application_name,
+        options=options,
     )
+
+
+@contextmanager
+def session(config: PostgresSinkConfig) -> Iterator[Connection]:
+    """A connection in one transaction: committed only by the caller, rolled back and closed otherwise."""
+    conn = connect(config, "cdc-lakehouse postgres sink", _SESSION_OPTIONS)
     try:
         psycopg2.extras.register_uuid(conn_or_curs=conn)
         yield conn

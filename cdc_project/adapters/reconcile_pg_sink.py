@@ -15,6 +15,7 @@ import psycopg2
 import psycopg2.extensions
 import pyarrow as pa
 
+from cdc_project.adapters.postgres_tables import connect
 from cdc_project.adapters.reconcile_source_pg import POSTGRES, PgRunner, qualified, table_side
 from cdc_project.adapters.reconcile_sql_side import SqlSide
 from cdc_project.adapters.table_sink import TableSink
@@ -40,14 +41,7 @@ class PostgresSinkLake:
     def connect(
         cls, sink: TableSink, config: PostgresSinkConfig, source_name: str, table: TableConfig
     ) -> PostgresSinkLake:
-        conn = psycopg2.connect(
-            host=config.host,
-            port=config.port,
-            dbname=config.database,
-            user=config.user,
-            password=config.password(),
-            application_name="cdc-reconcile",
-        )
+        conn = connect(config, "cdc-reconcile")
         return cls(sink, conn, sink_relation(config.schema_prefix, source_name, table))
 
     def data_schema(self) -> pa.Schema | None:
