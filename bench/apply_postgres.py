@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg2

@@ -53,11 +53,10 @@ def service_roots(ctx: Context) -> dict[str, int | None]:
     """The root process of each part of the live path; their trees hold PostgreSQL's backends (the
     walsender Debezium reads from), the code server and run workers under the daemon."""
     run_dir = ctx.stack.settings.run_dir
-    capture = sorted(run_dir.glob("capture-*.pid"))
     return {
         "postgres": postgres.server_pid(ctx.stack.settings),
-        "capture": pid_from_file(capture[0]) if capture else None,
-        "broker": pid_from_file(run_dir / "broker.pid"),
+        "capture": pid_from_file(run_dir / "connect.pid"),  # the Kafka Connect worker running Debezium
+        "broker": pid_from_file(run_dir / "kafka.pid"),
         "dagster_daemon_and_runs": pid_from_file(run_dir / "dagster-daemon.pid"),
     }
 

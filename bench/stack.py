@@ -114,7 +114,7 @@ class OwnStack:
         )
         self._started = True
         if needs == "broker":
-            only = {"postgres", "broker"}
+            only = {"postgres", "kafka"}
         else:  # the UI is no part of the measured path: it would only take CPU from it
             only = {s.name for s in services.build_services(self.settings, self.config)} - {WEBSERVER}
             # What the webserver's start does for the daemon too (services.build_services start_web).

@@ -25,7 +25,7 @@ from bench.procs import vm_hwm_mib
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("fetch", "cdc_project.adapters.kafka_source", "read_range"),
     ("broker_offsets", "cdc_project.adapters.kafka_source", "end_offsets"),
-    ("broker_probe", "cdc_project.adapters.kafka_source", "probe_committed"),
+    ("topic_state", "cdc_project.adapters.kafka_source", "topic_state"),
     ("decode", "cdc_project.batch", "decode_batch"),
     ("apply.fold", "cdc_project.adapters.delta_sink", "fold_latest"),
     ("apply.tombstone_lookup", "cdc_project.adapters.delta_sink", "read_tombstones"),

@@ -29,10 +29,9 @@ from cdc_project.adapters.table_sink import ApplyResult, TableSink
 from cdc_project.config import PipelineConfig, SinkKind, SourceConfig, TableConfig
 from cdc_project.core import columns
 from cdc_project.core.dead_letters import DeadLetter, to_arrow
-from cdc_project.core.errors import OffsetRegressionError
 from cdc_project.core.events import DecodedBatch, DecodeOptions, RawMessage, decode_batch
 from cdc_project.core.merge_plan import drop_redelivered, lowest_streamed_position
-from cdc_project.core.offsets import OffsetPlan, plan_ranges
+from cdc_project.core.offsets import OffsetPlan, check_continuity, plan_ranges
 from cdc_project.refused_writes import Coordinates, ReadRaw, apply_or_dead_letter
 
 
@@ -57,16 +56,8 @@ class BatchResult:
     fetch_seconds: float
     duration_seconds: float
     append_only: bool
+    ends_after: dict[int, int]  # the topic's end offsets read after the commit: the next batch plans from them
     apply: ApplyResult = field(repr=False)
-
-
-def verify_committed_offsets(bootstrap: str, topic: str, committed: dict[int, int]) -> None:
-    """Refuse to run when the broker lost offsets the sink already applied (see core/offsets.py)."""
-    for partition, offset in sorted(committed.items()):
-        probe = kafka_source.probe_committed(bootstrap, topic, partition, offset)
-        if not probe.committed_exists:
-            ends = kafka_source.end_offsets(bootstrap, topic)
-            raise OffsetRegressionError(topic, partition, offset, ends.get(partition, 0))
 
 
 def _lag_seconds(rows: pa.Table, committed_at: datetime) -> tuple[float | None, float | None, float | None]:
@@ -86,14 +77,17 @@ def run_batch(
     config: PipelineConfig, source: SourceConfig, table: TableConfig, plan: OffsetPlan, sink_kind: SinkKind
 ) -> BatchResult:
     began = time.monotonic()
-    bootstrap = config.kafka.bootstrap_servers
+    kafka = config.kafka
     sink = sink_for(config, source, table, sink_kind)
     committed = sink.committed_offsets()
-    verify_committed_offsets(bootstrap, plan.topic, committed)
+    state = kafka_source.topic_state(kafka, plan.topic)
+    # The sink's offsets must continue this very log (same topic ID, nothing truncated): else stop, loudly.
+    check_continuity(plan.topic, state, sink.committed_topic_id(), committed)
+    topic_id = None if state is None else state.topic_id
     # Start from what the sink has, not from the plan: a re-executed run after a crash resumes exactly.
     starts = {p: committed.get(p, -1) + 1 for p in plan.ends}
     read = kafka_source.read_range(
-        bootstrap,
+        kafka,
         plan.topic,
         starts,
         plan.ends,
@@ -103,12 +97,14 @@ def run_batch(
     events = len(read.messages)
 
     def read_again(coordinates: Sequence[Coordinates]) -> list[RawMessage]:
-        return kafka_source.read_messages(bootstrap, plan.topic, coordinates, config.ingest.fetch_timeout_seconds)
+        return kafka_source.read_messages(kafka, plan.topic, coordinates, config.ingest.fetch_timeout_seconds)
 
-    applied = apply_messages(config, source, table, sink, read.messages, read.last_offsets, read_again=read_again)
+    applied = apply_messages(
+        config, source, table, sink, read.messages, read.last_offsets, read_again=read_again, topic_id=topic_id
+    )
     apply_result = applied.result
     lag_p50, lag_p95, lag_max = _lag_seconds(applied.decoded.rows, datetime.now(UTC))
-    ends_now = kafka_source.end_offsets(bootstrap, plan.topic)
+    ends_now = kafka_source.end_offsets(kafka, plan.topic)
     lag_offsets = sum(max(0, ends_now.get(p, 0) - (read.last_offsets.get(p, starts[p] - 1) + 1)) for p in starts)
     first = {p: starts[p] for p in read.last_offsets}
     return BatchResult(
@@ -131,6 +127,7 @@ def run_batch(
         fetch_seconds=read.fetch_seconds,
         duration_seconds=time.monotonic() - began,
         append_only=table.append_only,
+        ends_after=ends_now,
         apply=apply_result,
     )
 
@@ -150,9 +147,10 @@ def follow_batches(
         yield result
         if time.monotonic() - began >= config.ingest.follow_seconds:
             return
+        # The next batch plans from the ends this one read after its commit; its own run_batch checks the
+        # topic's continuity again before it reads.
         committed = result.apply.committed
-        ends, missing = kafka_source.readable_ends(config.kafka.bootstrap_servers, plan.topic, committed)
-        next_plan = plan_ranges(plan.topic, committed, ends, missing, max_events=config.ingest.max_batch_events)
+        next_plan = plan_ranges(plan.topic, committed, result.ends_after, max_events=config.ingest.max_batch_events)
 
 
 @dataclass(frozen=True)
@@ -171,6 +169,7 @@ def apply_messages(
     consumed_through: dict[int, int],
     *,
     read_again: ReadRaw | None = None,
+    topic_id: str | None = None,
 ) -> Applied:
     """Decode one table's messages and apply them to one sink in one commit with their offsets.
 
@@ -208,6 +207,7 @@ def apply_messages(
     result, refused = apply_or_dead_letter(
         sink, rows, decoded.key_columns, coordinates, read_again, consumed_through, table.name,
         lambda found: _write_letters(config, found),
+        topic_id,
     )
     return Applied(decoded, result, len(letters) + len(refused))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -35,26 +36,45 @@ def cmd_down(settings: StackSettings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(settings: StackSettings, _args: argparse.Namespace) -> int:
-    health = services.status(settings, _config(settings))
-    for name, ok in health.items():
-        print(f"  {name:20s} {'healthy' if ok else 'DOWN'}")
-    return 0 if all(health.values()) else 1
+def cmd_status(settings: StackSettings, args: argparse.Namespace) -> int:
+    """Each service with its address and health, then each connector's and task's state (FAILED: the trace)."""
+    import json
+
+    config = _config(settings)
+    health = services.status(settings, config)
+    client = services.connect_client(settings)
+    connect_up = any(s.name == "connect" and s.healthy for s in health)
+    connectors = [client.status(s.name) for s in services.connector_sources(config)] if connect_up else []
+    if args.json:
+        print(json.dumps({
+            "state_dir": str(settings.state_dir),
+            "services": [dataclasses.asdict(s) for s in health],
+            "connectors": [c.to_json() for c in connectors],
+        }, indent=2))
+    else:
+        for s in health:
+            print(f"  {s.name:20s} {'healthy' if s.healthy else 'DOWN':8s} {s.address}")
+        for c in connectors:
+            print(f"  {c.summary()}")
+            trace = c.first_trace()
+            if trace:
+                print("    " + "\n    ".join(trace.splitlines()[:15]))
+    return 0 if all(s.healthy for s in health) else 1
 
 
 def cmd_reset(settings: StackSettings, _args: argparse.Namespace) -> int:
-    """Forget captured state: lake, capture offsets, replication slot and Dagster instance data.
+    """Forget captured state: lake, Kafka topics and Connect's offsets, PostgreSQL and Dagster instance data.
 
-    Needed after the in-memory broker restarted (its topics are gone, so the lake's offsets are ahead).
+    For starting over (the demo from scratch, or after a topic was re-created and the sinks refuse it).
     """
-    if any(services.status(settings, _config(settings)).values()):
+    if any(s.healthy for s in services.status(settings, _config(settings))):
         print("cdc reset: stop the stack first (`make down`)", file=sys.stderr)
         return 1
-    for path in (settings.lake_root, settings.capture_dir, settings.dagster_home):
+    for path in (settings.lake_root, settings.kafka_dir, settings.connect_dir, settings.dagster_home):
         shutil.rmtree(path, ignore_errors=True)
     if postgres.initialized(settings):
         shutil.rmtree(settings.pg_data_dir.parent, ignore_errors=True)
-    print(f"cdc reset: removed lake, capture offsets, Dagster and PostgreSQL state under {settings.state_dir}")
+    print(f"cdc reset: removed lake, Kafka, Connect, Dagster and PostgreSQL state under {settings.state_dir}")
     return 0
 
 
@@ -82,14 +102,48 @@ def cmd_generate(settings: StackSettings, args: argparse.Namespace) -> int:
 
 
 def cmd_connectors(settings: StackSettings, args: argparse.Namespace) -> int:
-    from cdc_project.core.connectors import write_connector_files
+    """Write the Connect configs (default), or deploy / inspect / steer them through Connect's REST API."""
+    import json
 
-    # The caller's environment only: these files are for another deployment (docker/pipeline.env names its
-    # hosts), so the local stack's hosts and ports must not be substituted into them.
-    config = load_config(settings.pipeline_config, env=dict(os.environ))
-    for path in write_connector_files(config, Path(args.out)):
-        print(f"wrote {path}")
-    return 0
+    from cdc_project.adapters.connect_rest import ConnectClient
+    from cdc_project.core.connectors import connector_config, write_connector_files
+
+    if args.action == "write":
+        # The caller's environment only: these files are for another deployment (docker/pipeline.env names
+        # its hosts), so the local stack's hosts and ports must not be substituted into them.
+        config = load_config(settings.pipeline_config, env=dict(os.environ))
+        for path in write_connector_files(config, Path(args.out)):
+            print(f"wrote {path}")
+        return 0
+    config = _config_from(settings, args.config)
+    client = ConnectClient(args.url or os.environ.get("CDC_CONNECT_URL") or settings.connect_url)
+    sources = [s for s in config.sources if s.kind != "cassandra" and (not args.source or s.name in args.source)]
+    unknown = sorted(set(args.source or []) - {s.name for s in config.sources})
+    if unknown:
+        print(f"cdc connectors: no source {unknown}; sources: {[s.name for s in config.sources]}", file=sys.stderr)
+        return 2
+    failed = False
+    for source in sources:
+        if args.action == "deploy":
+            print(f"  {source.name}: {client.deploy(source.name, connector_config(source, config.kafka))}")
+        elif args.action == "status":
+            health = client.status(source.name)
+            failed = failed or not health.running
+            print(json.dumps(health.to_json()) if args.json else f"  {health.summary()}")
+            if not args.json and health.first_trace():
+                print("    " + "\n    ".join((health.first_trace() or "").splitlines()[:15]))
+        elif args.action == "pause":
+            client.pause(source.name)
+            print(f"  {source.name}: pause requested")
+        elif args.action == "resume":
+            client.resume(source.name)
+            print(f"  {source.name}: resume requested")
+        elif args.action == "restart":
+            client.restart(source.name, only_failed=args.only_failed)
+            print(f"  {source.name}: restart requested")
+        elif args.action == "delete":
+            print(f"  {source.name}: {'deleted' if client.delete(source.name) else 'not deployed'}")
+    return 1 if failed else 0
 
 
 def cmd_purge_tombstones(settings: StackSettings, _args: argparse.Namespace) -> int:
@@ -168,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--only", nargs="*", help="start only these services")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the local stack; fails if any process is left").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="health of each service").set_defaults(func=cmd_status)
+    status = sub.add_parser("status", help="each service's address and health, each connector's and task's state")
+    status.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    status.set_defaults(func=cmd_status)
     sub.add_parser("reset", help="delete lake, offsets and instance state (stack must be down)").set_defaults(
         func=cmd_reset
     )
@@ -180,8 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--duration", type=float, default=None)
     gen.add_argument("--seed", type=int, default=7)
     gen.set_defaults(func=cmd_generate)
-    conn = sub.add_parser("connectors", help="write Kafka Connect connector configs from the pipeline config")
-    conn.add_argument("--out", default="docker/connectors")
+    conn = sub.add_parser(
+        "connectors",
+        help="Kafka Connect connectors from the pipeline config: write their files (default), or "
+        "deploy|status|pause|resume|restart|delete them through Connect's REST API",
+    )
+    conn.add_argument("action", nargs="?", default="write",
+                      choices=["write", "deploy", "status", "pause", "resume", "restart", "delete"])
+    conn.add_argument("--out", default="docker/connectors", help="write: the folder for the config files")
+    conn.add_argument("--url", default=None, help="Connect REST URL (default: $CDC_CONNECT_URL, else the local stack's)")
+    conn.add_argument("--source", action="append", help="only this source (repeatable; default: every source)")
+    conn.add_argument("--only-failed", action="store_true", help="restart: only the failed connector and tasks")
+    conn.add_argument("--json", action="store_true", help="status: JSON lines")
+    conn.add_argument("--config", default=None, help="pipeline config (default: the stack's pipeline.yaml)")
     conn.set_defaults(func=cmd_connectors)
     sub.add_parser("purge-tombstones", help="drop tombstones past each table's retention").set_defaults(
         func=cmd_purge_tombstones

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any, Literal, get_args
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -192,8 +192,22 @@ class KafkaConfig(_Model):
     bootstrap_servers: str
     partitions: int = Field(default=1, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    # Names of the environment variables holding the SASL credentials (read when a client connects).
     sasl_username_env: str | None = None
     sasl_password_env: str | None = None
+    ssl_ca_file: str | None = None  # PEM bundle that signs the brokers' certificates (SSL, SASL_SSL)
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaConfig:
+        if self.security_protocol.startswith("SASL"):
+            for key in ("sasl_username_env", "sasl_password_env"):
+                if getattr(self, key) is None:
+                    raise ValueError(
+                        f"{key} is required with security_protocol {self.security_protocol}: name the "
+                        "environment variable that holds it"
+                    )
+        return self
 
 
 class LakeConfig(_Model):

@@ -22,7 +22,6 @@ from cdc_project.core.events import RawMessage
 from cdc_project.core.message_lines import CONNECTOR_KINDS, connector_kind
 
 
-
 @dataclass(frozen=True)
 class TableApplySummary:
     table: str  # <source>.<schema>.<table>
@@ -128,6 +127,7 @@ def apply_file(
             consumed: dict[int, int] = {}
             for message in batch:
                 consumed[message.partition] = max(consumed.get(message.partition, -1), message.offset)
+            # No topic_id: a file has none, so the sink keeps the ID a run stored (TableSink.apply).
             applied = apply_messages(config, source, table, target, batch, consumed)
             result = applied.result
             events += len(batch)

@@ -94,7 +94,7 @@ class TableReconciler:
         self.config, self.source, self.table, self.kind = config, source, table, kind
         self.settings = settings
         self.watermark = watermark or PostgresCaptureWatermark(
-            source, table, config.kafka.bootstrap_servers, table.reconcile.catch_up_timeout_seconds
+            source, table, config.kafka, table.reconcile.catch_up_timeout_seconds
         )
         self.relation = qualified(table.schema_name, table.table_name)
         self.lake: LakeSide = lake_side_for(config, source, table, kind)

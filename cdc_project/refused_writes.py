@@ -49,26 +49,28 @@ def apply_or_dead_letter(
     consumed: dict[int, int],
     table: str,
     write_letters: WriteLetters,
+    topic_id: str | None = None,
 ) -> tuple[ApplyResult, list[DeadLetter]]:
     """Apply `rows`, decoded from the messages at `coordinates` (Kafka order); what the sink refuses for good
-    goes to dead letters, their raw bytes read back with `raw` (the run no longer holds them)."""
+    goes to dead letters, their raw bytes read back with `raw` (the run no longer holds them). `topic_id`,
+    when given, is stored with the offsets in every commit (core/offsets.check_continuity reads it back)."""
     try:
-        return sink.apply(rows, key_columns, consumed_through=consumed), []
+        return sink.apply(rows, key_columns, consumed_through=consumed, topic_id=topic_id), []
     except BatchRefusedError as exc:
         letters = [DeadLetter.from_schema_change(m, exc, table=table, sink=sink.kind) for m in raw(coordinates) if m.value]
         write_letters(letters)
-        return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed), letters
+        return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed, topic_id=topic_id), letters
     except RowsRefusedError as exc:
         if len(coordinates) <= 1:
             letters = [DeadLetter.from_failed_write(m, exc, table=table, sink=sink.kind) for m in raw(coordinates) if m.value]
             write_letters(letters)
-            return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed), letters
+            return sink.apply(offsets_only(rows), key_columns, consumed_through=consumed, topic_id=topic_id), letters
     middle = len(coordinates) // 2
     left, right = coordinates[:middle], coordinates[middle:]
     left_through = last_offsets_of(left)
     left_rows, right_rows = rows_through(rows, left_through)
-    first, left_letters = apply_or_dead_letter(sink, left_rows, key_columns, left, raw, left_through, table, write_letters)
-    second, right_letters = apply_or_dead_letter(sink, right_rows, key_columns, right, raw, consumed, table, write_letters)
+    first, left_letters = apply_or_dead_letter(sink, left_rows, key_columns, left, raw, left_through, table, write_letters, topic_id)
+    second, right_letters = apply_or_dead_letter(sink, right_rows, key_columns, right, raw, consumed, table, write_letters, topic_id)
     return _combined(first, second), left_letters + right_letters
 
 

@@ -26,7 +26,10 @@ class Ports:
     """
 
     postgres: int = 25432
-    kafka: int = 29092
+    kafka: int = 29092  # the broker's PLAINTEXT listener: the stack's own clients
+    kafka_sasl: int = 29093  # SASL_PLAINTEXT (PLAIN) listener: what a secured cluster's clients speak
+    kafka_controller: int = 29094  # KRaft controller listener (same process, loopback only)
+    connect: int = 28083  # Kafka Connect REST API
     dagster_webserver: int = 23000
 
 
@@ -62,8 +65,24 @@ class StackSettings:
         return self.state_dir / "lake"
 
     @property
-    def capture_dir(self) -> Path:
-        return self.state_dir / "capture"
+    def kafka_dir(self) -> Path:
+        """Broker + controller: server.properties, meta.properties and the topic logs (durable)."""
+        return self.state_dir / "kafka"
+
+    @property
+    def connect_dir(self) -> Path:
+        """The Connect worker's properties; its configs, offsets and status live in topics on the broker."""
+        return self.state_dir / "connect"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Secrets the local stack generates for itself (mode 0700), e.g. the SASL listener's password."""
+        return self.state_dir / "secrets"
+
+    @property
+    def jvm_dir(self) -> Path:
+        """Jars scripts/install.sh copied from Maven Central: kafka/ and plugins/<connector>/."""
+        return Path(os.environ.get("CDC_JVM_DIR", str(self.root / ".cache" / "jvm")))
 
     @property
     def dagster_home(self) -> Path:
@@ -72,6 +91,14 @@ class StackSettings:
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.ports.kafka}"
+
+    @property
+    def kafka_sasl_bootstrap(self) -> str:
+        return f"{self.host}:{self.ports.kafka_sasl}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.ports.connect}"
 
     @property
     def pipeline_config(self) -> Path:
@@ -92,6 +119,8 @@ class StackSettings:
             "CDC_PG_DAGSTER_DB": self.pg_dagster_db,
             "CDC_KAFKA_PORT": str(self.ports.kafka),
             "CDC_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CDC_KAFKA_SASL_BOOTSTRAP": self.kafka_sasl_bootstrap,
+            "CDC_CONNECT_URL": self.connect_url,
             "CDC_LAKE_ROOT": str(self.lake_root),
             "CDC_DAGSTER_PORT": str(self.ports.dagster_webserver),
             "DAGSTER_HOME": str(self.dagster_home),
@@ -120,9 +149,15 @@ def load_settings() -> StackSettings:
     root = Path(os.environ.get("CDC_PROJECT_ROOT", str(PROJECT_ROOT)))
     state_dir = Path(os.environ.get("CDC_STATE_DIR", str(root / ".state")))
     defaults = Ports()
+    kafka = _port("CDC_KAFKA_PORT", defaults.kafka)
     ports = Ports(
         postgres=_port("CDC_PG_PORT", defaults.postgres),
-        kafka=_port("CDC_KAFKA_PORT", defaults.kafka),
+        kafka=kafka,
+        # The broker's other listeners and Connect sit right after its port unless set: a second stack
+        # (tests, bench) moves all of them by setting CDC_KAFKA_PORT alone.
+        kafka_sasl=_port("CDC_KAFKA_SASL_PORT", kafka + 1),
+        kafka_controller=_port("CDC_KAFKA_CONTROLLER_PORT", kafka + 2),
+        connect=_port("CDC_CONNECT_PORT", defaults.connect + kafka - defaults.kafka),
         dagster_webserver=_port("CDC_DAGSTER_PORT", defaults.dagster_webserver),
     )
     return StackSettings(environment=env, root=root, state_dir=state_dir, ports=ports)  # type: ignore[arg-type]

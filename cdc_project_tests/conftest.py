@@ -1,6 +1,8 @@
-"""Session fixtures: the real local stack (PostgreSQL, Tansu, Debezium, Dagster) in a throwaway state dir.
+"""Session fixtures: the real local stack (PostgreSQL, Kafka, Kafka Connect with Debezium, Dagster) in a
+throwaway state dir.
 
-Tests run on their own loopback ports and state dir, so a developer's `make demo` stack is untouched. The
+Tests run on their own loopback ports and state dir, so a developer's `make demo` stack is untouched (the
+broker's SASL and controller listeners and Connect's REST port follow CDC_TEST_KAFKA_PORT, settings.py). The
 environment is set here, at import, because cdc_project.definitions reads it when Dagster loads it.
 Live fixtures never skip: a service that does not come up fails the tests that need it, with its log.
 """

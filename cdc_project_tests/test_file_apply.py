@@ -1,7 +1,8 @@
 """Scope: `cdc apply` (cdc_project/file_apply.py, core/message_lines.py) and `cdc show` (show_cli.py) on
 real tables, fed recorded Debezium 3.6 messages: tables resolved from the config or defaults, one commit per
 batch with its offsets, re-applying a file is a no-op, poison messages become dead letters while the rest
-lands, a malformed line is refused naming the file and line, and every sink shows the same rows."""
+lands, a malformed line is refused naming the file and line, every sink shows the same rows, and a file
+(which has no topic ID) keeps the ID a run stored."""
 
 from __future__ import annotations
 
@@ -13,10 +14,16 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
+from cdc_project.adapters.sinks import sink_for
 from cdc_project.cli import main
-from cdc_project.core.events import RawMessage
+from cdc_project.config import load_config
+from cdc_project.core.events import RawMessage, decode_batch
+from cdc_project.core.merge_plan import last_offsets
+from cdc_project.file_apply import resolve_topic
 from cdc_project_tests.cases import load_case
 from cdc_project_tests.sink_configs import postgres_sink_options
+
+TOPIC_ID = "kZ3yQq1xTfKo0pZ7B2rW3g"
 
 
 def _line(message: RawMessage) -> dict[str, Any]:
@@ -204,3 +211,18 @@ def test_keyless_event_delivered_again_under_a_new_offset_is_appended_once(
     assert code == 0
     positions = [r["_cdc_position"] for r in rows]
     assert len(positions) == 2 and len(set(positions)) == 2, rows  # the recorded event once, the later one
+
+
+def test_apply_keeps_the_topic_id_a_run_stored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file has no topic ID: `cdc apply` commits offsets without one, and the sink keeps what a run stored."""
+    messages = [m for m in load_case("postgres/debezium_3_6_embedded.jsonl") if m.topic == "shop.public.t"]
+    config_path = _config(tmp_path)
+    config = load_config(config_path)
+    source, table = resolve_topic(config, "shop.public.t", messages)
+    sink = sink_for(config, source, table, "delta")
+    decoded = decode_batch(messages[:3], source_kind="postgres")  # what a run applied, with its topic's ID
+    sink.apply(decoded.rows, decoded.key_columns, consumed_through=last_offsets(decoded.rows), topic_id=TOPIC_ID)
+    events = _write(tmp_path / "events.jsonl", messages)
+    code, (summary,) = _apply(capsys, "--sink", "delta", "--events", str(events), "--config", str(config_path))
+    assert (code, summary["last_offsets"]) == (0, {"0": 6})
+    assert sink.committed_topic_id() == TOPIC_ID

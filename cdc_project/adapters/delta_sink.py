@@ -10,6 +10,7 @@ Invariants, each enforced where named:
                  writes nothing twice and a fully applied replay creates no Delta version at all.
                  A table whose offsets move but that has nothing to write still commits its txn versions
                  (an empty commit), so `committed_offsets()`, the minimum over the tables, keeps moving.
+                 The topic ID rides in the same commits as txn versions too (delta_tables module docstring).
   source order   last event per key inside a batch (merge_plan.fold_latest); across batches the MERGE guard
                  `source.position > target.position` (delta_tables.merge_current) and the tombstone guard
                  (merge_plan.drop_tombstoned) so an old event never overwrites or resurrects a row.
@@ -47,6 +48,7 @@ from cdc_project.adapters.delta_tables import (
     read_tombstones,
     repair_advance,
     stored_schema,
+    stored_topic_id,
 )
 from cdc_project.adapters.table_sink import ApplyResult
 from cdc_project.config import TableConfig
@@ -158,24 +160,34 @@ class DeltaTableSink:
         common = set.intersection(*(set(offsets) for offsets in per_table))
         return {p: min(offsets[p] for offsets in per_table) for p in sorted(common)}
 
+    def committed_topic_id(self) -> str | None:
+        """The current table's: it exists in every layout, and every table's offsets commit carries the ID."""
+        return stored_topic_id(self.current.open(), self.topic)
+
     def apply(
-        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+        self,
+        rows: pa.Table,
+        key_columns: Sequence[str],
+        *,
+        consumed_through: Mapping[int, int] | None = None,
+        topic_id: str | None = None,
     ) -> ApplyResult:
         """Apply one batch of change events of this sink's topic to every table, each exactly once.
 
         `consumed_through` (partition -> last offset read) lets the caller commit past messages that produced
         no row (Debezium's null tombstones, dead-lettered events); it must be at least each partition's last
-        row offset. A partition it names advances even when `rows` is empty.
+        row offset. A partition it names advances even when `rows` is empty. `topic_id` is recorded by each
+        table's offsets commit (TableSink.apply).
         """
         tomb_dt = None if self.table.append_only else self.tombstones.open()
         stored_keys = stored_schema(tomb_dt) if tomb_dt is not None else None
         keys = resolve_keys(self.table.name, self.table.append_only, key_columns, stored_keys, rows)
         consumed = dict(consumed_through or {})
-        validate_batch(rows, self.topic, consumed)
+        validate_batch(rows, self.topic, consumed, topic_id)
         rows = to_delta_compatible(rows)
         now = datetime.now(UTC)
         dts = {t.uri: t.open() for t in self._tables()}
-        pending = {t.uri: self._pending(dts[t.uri], rows, consumed) for t in self._tables()}
+        pending = {t.uri: self._pending(dts[t.uri], rows, consumed, topic_id) for t in self._tables()}
 
         # Plan every table before the first commit, so a SchemaChangeError leaves no trace.
         log_rows: pa.Table | None = None
@@ -316,11 +328,14 @@ class DeltaTableSink:
         metrics = dt.delete(f"{q(INGESTED_AT)} < '{horizon}'")
         return int(metrics["num_deleted_rows"])
 
-    def _pending(self, dt: DeltaTable | None, rows: pa.Table, consumed: Mapping[int, int]) -> _Pending:
+    def _pending(
+        self, dt: DeltaTable | None, rows: pa.Table, consumed: Mapping[int, int], topic_id: str | None
+    ) -> _Pending:
         applied = applied_versions(dt, self.topic, set(last_offsets(rows)) | set(consumed))
         new = drop_applied(rows, applied)
         moving = advance_to(new, applied, consumed)
-        advance = TxnAdvance(self.topic, moving, partitions_seen(dt, self.topic)) if moving else None
+        seen = partitions_seen(dt, self.topic)
+        advance = TxnAdvance(self.topic, moving, seen, topic_id) if moving else None
         return _Pending(new, applied, advance)
 
     def _conformed(

@@ -5,6 +5,11 @@ applies Kafka offsets carries, in the same Delta commit, one `Transaction(app_id
 version=<last offset applied>)` per partition it advances, plus `"<topic>#partitions"` = the number of
 partitions seen so far, which lets `committed()` enumerate the partitions (delta-rs can look up a txn version
 by app id but cannot list app ids). `#` cannot appear in a Kafka topic name, so the two never collide.
+When the apply has the topic's Kafka topic ID, the same commit also carries it as `"<topic>#topic-id-<i>"`,
+i = 0..2: its 22 ASCII characters, 8 to a version as a big-endian integer (below 2^63, ASCII's top bit being
+0, so a valid non-negative txn version), zero-padded. The characters are stored rather than the decoded
+16 bytes so the ID reads back exactly as given, in whichever base64 alphabet (core/merge_plan.validate_batch).
+Txn versions persist across commits that do not carry them, so a commit without the ID keeps the stored one.
 """
 
 from __future__ import annotations
@@ -34,6 +39,33 @@ def partitions_app_id(topic: str) -> str:
     return f"{topic}#partitions"
 
 
+def topic_id_app_id(topic: str, index: int) -> str:
+    return f"{topic}#topic-id-{index}"
+
+
+_TOPIC_ID_TXNS = 3  # 8 characters a version: room for the 22 of a topic ID
+_CHARS_PER_TXN = 8
+
+
+def topic_id_versions(topic_id: str) -> list[int]:
+    """The txn versions holding `topic_id` (validated by core/merge_plan.validate_batch: 22 ASCII characters)."""
+    raw = topic_id.encode("ascii").ljust(_TOPIC_ID_TXNS * _CHARS_PER_TXN, b"\0")
+    chunks = (raw[i : i + _CHARS_PER_TXN] for i in range(0, len(raw), _CHARS_PER_TXN))
+    return [int.from_bytes(chunk, "big") for chunk in chunks]
+
+
+def stored_topic_id(dt: DeltaTable | None, topic: str) -> str | None:
+    """The topic ID the table's txn versions hold; None before a commit carried one."""
+    if dt is None:
+        return None
+    found = [dt.transaction_version(topic_id_app_id(topic, i)) for i in range(_TOPIC_ID_TXNS)]
+    versions = [v for v in found if v is not None]
+    if len(versions) < _TOPIC_ID_TXNS:  # all or none: one commit writes them together
+        return None
+    raw = b"".join(v.to_bytes(_CHARS_PER_TXN, "big") for v in versions)
+    return raw.rstrip(b"\0").decode("ascii")
+
+
 def q(column: str) -> str:
     """Quote a column for a delta-rs SQL expression (keeps case, allows any character but a backtick)."""
     return f"`{column}`"
@@ -44,13 +76,15 @@ class TxnAdvance:
     """The txn versions one commit records: partition -> last offset, for partitions it moves forward.
 
     `partitions_seen` is the table's partition count before this commit; the count never shrinks, so a batch
-    that touches only partition 0 keeps partition 2 visible to `committed()`. No versions (REPAIR): the
-    commit records no txn at all, so a repair never moves or rewinds the committed offsets.
+    that touches only partition 0 keeps partition 2 visible to `committed()`. `topic_id`, when given, is
+    recorded by the same commit (the module docstring); None leaves the stored one. No versions (REPAIR): the
+    commit records no txn at all, so a repair never moves or rewinds the committed offsets or the topic ID.
     """
 
     topic: str
     versions: Mapping[int, int]
     partitions_seen: int = 0
+    topic_id: str | None = None
 
     def recorded_in(self, dt: DeltaTable) -> bool:
         versions = self.versions.items()
@@ -61,7 +95,11 @@ class TxnAdvance:
             return CommitProperties(custom_metadata={"cdc.operation": "reconcile-repair"})
         count = max(self.partitions_seen, max(self.versions) + 1)
         txns = [Transaction(offset_app_id(self.topic, p), v) for p, v in sorted(self.versions.items())]
-        return CommitProperties(app_transactions=[*txns, Transaction(partitions_app_id(self.topic), count)])
+        txns.append(Transaction(partitions_app_id(self.topic), count))
+        if self.topic_id is not None:
+            versions = enumerate(topic_id_versions(self.topic_id))
+            txns += [Transaction(topic_id_app_id(self.topic, i), v) for i, v in versions]
+        return CommitProperties(app_transactions=txns)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ Invariants, each enforced where named:
                  its data (iceberg_tables.snapshot_properties) and drops rows at or below them before writing
                  (merge_plan.drop_applied), so replaying any range - or the rest of a range after a crash
                  between two tables' commits - writes nothing twice, and a fully applied replay commits no
-                 snapshot. A table whose offsets move with nothing to write commits an empty append.
+                 snapshot. A table whose offsets move with nothing to write commits an empty append. The
+                 topic ID is in the same summary (iceberg_tables module docstring).
   source order   last event per key inside a batch (merge_plan.fold_latest); across batches the order guard
                  of core/upsert_plan.plan_upsert and the tombstone guard (merge_plan.drop_tombstoned).
   schema         the batch is checked against every table's stored schema and the policy before any table
@@ -34,10 +35,12 @@ from pyiceberg.table import Table, Transaction
 
 from cdc_project import failpoints
 from cdc_project.adapters.iceberg_tables import (
+    Committed,
     IcebergTable,
     append,
     commit_upsert,
     committed,
+    committed_state,
     evolve,
     key_filter,
     namespace_of,
@@ -83,7 +86,9 @@ _NO_TOMBSTONES = pa.schema(TOMBSTONE_FIELDS).empty_table()
 class _Pending:
     rows: pa.Table  # the batch minus what this table already applied
     applied: dict[int, int]
-    offsets: dict[int, int] | None  # every partition's offset after this apply; None: the table is untouched
+    # Every partition's offset after this apply and the topic ID (given, or the stored one restated: a summary
+    # is per snapshot); None: the table is untouched.
+    commit: Committed | None
 
 
 @dataclass(frozen=True)
@@ -145,20 +150,31 @@ class IcebergTableSink:
         common = set.intersection(*(set(offsets) for offsets in per_table))
         return {p: min(offsets[p] for offsets in per_table) for p in sorted(common)}
 
+    def committed_topic_id(self) -> str | None:
+        """The current table's: it exists in every layout, and every table's offsets summary carries the ID."""
+        return committed_state(self.current.open(), self.topic).topic_id
+
     def apply(
-        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+        self,
+        rows: pa.Table,
+        key_columns: Sequence[str],
+        *,
+        consumed_through: Mapping[int, int] | None = None,
+        topic_id: str | None = None,
     ) -> ApplyResult:
         """Apply one batch of change events of this sink's topic to every table, each exactly once (see
-        DeltaTableSink.apply for `consumed_through`)."""
+        DeltaTableSink.apply for `consumed_through` and `topic_id`)."""
         tombs = None if self.table.append_only else self.tombstones.open()
         stored_keys = stored_schema(tombs) if tombs is not None else None
         keys = resolve_keys(self.table.name, self.table.append_only, key_columns, stored_keys, rows)
         consumed = dict(consumed_through or {})
-        validate_batch(rows, self.topic, consumed)
+        validate_batch(rows, self.topic, consumed, topic_id)
         rows = to_delta_compatible(rows)  # the same lake types as Delta: one representation across sinks
         now = datetime.now(UTC)
         opened = {t.identifier: t.open() for t in self._tables()}
-        pending = {t.identifier: self._pending(opened[t.identifier], rows, consumed) for t in self._tables()}
+        pending = {
+            t.identifier: self._pending(opened[t.identifier], rows, consumed, topic_id) for t in self._tables()
+        }
 
         # Check every table's schema before the first table is created or written: a refusal leaves no trace.
         log_rows = None
@@ -205,14 +221,14 @@ class IcebergTableSink:
         keys: Sequence[str],
     ) -> _Staged:
         mine = pending.get(table.identifier)
-        if mine is None or mine.offsets is None or rows is None:
+        if mine is None or mine.commit is None or rows is None:
             return _Staged(None)
         lake_schema = pa.schema([f for f in rows.schema if not f.name.startswith(KEEP_STORED_PREFIX)])
         stored = opened[table.identifier] or table.create(lake_schema)
         tx = stored.transaction()
         if rows.num_rows:
             evolve(tx, lake_schema, partition)
-        props = snapshot_properties(self.topic, mine.offsets)
+        props = snapshot_properties(self.topic, mine.commit)
         if not keys or rows.num_rows == 0:  # keyless: append; no rows: an offsets-only (empty) append
             append(tx, rows.select(lake_schema.names), props)
             return _Staged(tx, rows.num_rows)
@@ -277,9 +293,9 @@ class IcebergTableSink:
         tables = (self.current, self.tombstones)
         opened = {t.identifier: t.open() for t in tables}
         # A repair is no Kafka batch: nothing is filtered by offset, and each snapshot carries the table's
-        # committed offsets as they are, so expiring older snapshots never loses them.
+        # committed offsets and topic ID as they are, so expiring older snapshots never loses them.
         pending = {
-            t.identifier: _Pending(rows, {}, committed(opened[t.identifier], self.topic)) for t in tables
+            t.identifier: _Pending(rows, {}, committed_state(opened[t.identifier], self.topic)) for t in tables
         }
         plan = self._plan_current(keys, pending, opened, datetime.now(UTC))
         staged_current = self._stage(self.current, opened, pending, plan.source, self.table.partition_by, keys)
@@ -338,17 +354,21 @@ class IcebergTableSink:
         expired = predicate(LessThan, INGESTED_AT, older_than.astimezone(UTC).isoformat())
         count = int(table.scan(row_filter=expired, selected_fields=(INGESTED_AT,)).to_arrow().num_rows)
         if count:
-            offsets = committed(table, self.topic)
+            state = committed_state(table, self.topic)
             table.delete(
-                expired, snapshot_properties=snapshot_properties(self.topic, offsets) if offsets else {}
+                expired, snapshot_properties=snapshot_properties(self.topic, state) if state.offsets else {}
             )
         return count
 
-    def _pending(self, table: Table | None, rows: pa.Table, consumed: Mapping[int, int]) -> _Pending:
-        applied = committed(table, self.topic)
+    def _pending(
+        self, table: Table | None, rows: pa.Table, consumed: Mapping[int, int], topic_id: str | None
+    ) -> _Pending:
+        stored = committed_state(table, self.topic)
+        applied = stored.offsets
         new = drop_applied(rows, applied)
         moving = advance_to(new, applied, consumed)
-        return _Pending(new, applied, {**applied, **moving} if moving else None)
+        commit = Committed({**applied, **moving}, topic_id or stored.topic_id) if moving else None
+        return _Pending(new, applied, commit)
 
     def _conformed(
         self, table: Table | None, rows: pa.Table, checked: Sequence[str] | None = None

@@ -4,12 +4,15 @@ schema and partition-spec evolution, reading candidate files and committing rewr
 Exactly-once invariant (the commit half; core/merge_plan.drop_applied is the filter half): every snapshot the
 sink commits carries, in its summary, `cdc.offsets.<topic>` = a JSON object partition -> last offset applied,
 for *every* partition the table has applied (a summary is per snapshot, not a log like Delta's txn actions,
-so each commit restates the whole map). The data files and that summary land in one catalog commit: one
-pyiceberg Transaction per table, one snapshot per apply. `committed()` reads the newest summary carrying the
-key, walking back from the current snapshot, so a snapshot another writer commits without it (compaction)
-hides nothing. Tables are created with `commit.retry.num-retries=0`: pyiceberg would otherwise rebuild
-a conflicting commit on top of the winner with our now stale offsets; a conflict fails the run instead, and
-the retried run starts from the offsets the winner committed.
+so each commit restates the whole map), and `cdc.topic_id.<topic>` = the topic's Kafka topic ID once an apply
+gave one (restated likewise by every later snapshot, the repair's and the purge's too). The data files and
+that summary land in one catalog commit: one pyiceberg Transaction per table, one snapshot per apply.
+`committed_state()` reads the newest summary carrying the offsets key, walking back from the current
+snapshot, and takes the topic ID from that same summary, so a snapshot another writer commits without them
+(compaction) hides nothing and the ID is always the one committed with the offsets. Tables are created with
+`commit.retry.num-retries=0`: pyiceberg would otherwise rebuild a conflicting commit on top of the winner
+with our now stale offsets; a conflict fails the run instead, and the retried run starts from the offsets
+the winner committed.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from cdc_project.core.errors import ConfigError
 from cdc_project.core.upsert_plan import FILE_INDEX, UpsertPlan
 
 OFFSETS_PREFIX = "cdc.offsets."
+TOPIC_ID_PREFIX = "cdc.topic_id."
 # pyiceberg's In() stops pruning files by column bounds past 200 values; a range still prunes.
 _IN_LIST_LIMIT = 200
 _TRANSFORMS: dict[str, Transform[Any, Any]] = {
@@ -84,8 +88,21 @@ def offsets_key(topic: str) -> str:
     return f"{OFFSETS_PREFIX}{topic}"
 
 
-def snapshot_properties(topic: str, offsets: dict[int, int]) -> dict[str, str]:
-    return {offsets_key(topic): json.dumps({str(p): o for p, o in sorted(offsets.items())})}
+def topic_id_key(topic: str) -> str:
+    return f"{TOPIC_ID_PREFIX}{topic}"
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one snapshot summary of the sink holds: the offsets and the topic ID they count in."""
+
+    offsets: dict[int, int]  # partition -> last offset applied
+    topic_id: str | None  # None: no apply gave one yet
+
+
+def snapshot_properties(topic: str, committed: Committed) -> dict[str, str]:
+    offsets = {offsets_key(topic): json.dumps({str(p): o for p, o in sorted(committed.offsets.items())})}
+    return offsets if committed.topic_id is None else {**offsets, topic_id_key(topic): committed.topic_id}
 
 
 @dataclass(frozen=True)
@@ -129,19 +146,26 @@ def _relaxed(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _relaxed_type(f.type), nullable=True) for f in schema])
 
 
-def committed(table: Table | None, topic: str) -> dict[int, int]:
-    """Partition -> last offset applied: the newest summary on the current snapshot's lineage that has it."""
+def committed_state(table: Table | None, topic: str) -> Committed:
+    """The newest summary on the current snapshot's lineage that has the offsets: they and its topic ID."""
     if table is None:
-        return {}
+        return Committed({}, None)
     key = offsets_key(topic)
     snapshot = table.current_snapshot()
     while snapshot is not None:
-        value = snapshot.summary.additional_properties.get(key) if snapshot.summary else None
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        value = summary.get(key)
         if value is not None:
-            return {int(p): int(o) for p, o in json.loads(value).items()}
+            offsets = {int(p): int(o) for p, o in json.loads(value).items()}
+            return Committed(offsets, summary.get(topic_id_key(topic)))
         parent = snapshot.parent_snapshot_id
         snapshot = table.snapshot_by_id(parent) if parent is not None else None
-    return {}
+    return Committed({}, None)
+
+
+def committed(table: Table | None, topic: str) -> dict[int, int]:
+    """Partition -> last offset applied (committed_state)."""
+    return committed_state(table, topic).offsets
 
 
 def stored_schema(table: Table | Transaction) -> pa.Schema:

@@ -6,10 +6,11 @@ holds `_cdc_offsets` and `_cdc_table_schemas` (each table's canonical Arrow sche
 
 Invariants, each enforced where named:
   exactly once   one apply is ONE database transaction: DDL, the changelog COPY, the current-state merge,
-                 the tombstones and the `_cdc_offsets` rows commit together or not at all. Rows at or below
-                 the committed offsets are dropped first (merge_plan.drop_applied) and a batch that moves no
-                 offset is rolled back untouched, so replaying any range is a no-op. An advisory lock per table
-                 (postgres_tables.lock) makes the offsets read and the writes one critical section.
+                 the tombstones and the `_cdc_offsets` rows (with the topic ID) commit together or not at all.
+                 Rows at or below the committed offsets are dropped first (merge_plan.drop_applied) and a batch
+                 that moves no offset is rolled back untouched, so replaying any range is a no-op. An advisory
+                 lock per table (postgres_tables.lock) makes the offsets read and the writes one critical
+                 section.
   source order   last event per key inside a batch (merge_plan.fold_latest); across batches the upsert's
                  `WHERE target._cdc_position < EXCLUDED._cdc_position` and the tombstone filter
                  (core/pg_merge_sql.py), so an old event never overwrites or resurrects a row.
@@ -108,33 +109,46 @@ class PostgresTableSink:
 
     def committed_offsets(self) -> dict[int, int]:
         with session(self.config) as conn, conn.cursor() as cur:
-            return read_offsets(cur, self.schema, self.current, self.topic)
+            return read_offsets(cur, self.schema, self.current, self.topic).offsets
+
+    def committed_topic_id(self) -> str | None:
+        with session(self.config) as conn, conn.cursor() as cur:
+            return read_offsets(cur, self.schema, self.current, self.topic).topic_id
 
     def apply(
-        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+        self,
+        rows: pa.Table,
+        key_columns: Sequence[str],
+        *,
+        consumed_through: Mapping[int, int] | None = None,
+        topic_id: str | None = None,
     ) -> ApplyResult:
         """Apply one batch of change events of this sink's topic in one transaction, exactly once.
 
         `consumed_through` (partition -> last offset read) commits past messages that produced no row; it must
         be at least each partition's last row offset. A partition it names advances even when `rows` is empty.
+        `topic_id` is written to the `_cdc_offsets` rows in the same transaction (TableSink.apply).
         """
         consumed = dict(consumed_through or {})
-        validate_batch(rows, self.topic, consumed)
+        validate_batch(rows, self.topic, consumed, topic_id)
         rows = to_pg_compatible(rows)
         try:
-            return self._apply(rows, key_columns, consumed)
+            return self._apply(rows, key_columns, consumed, topic_id)
         except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
             # SQLSTATE classes 22 (data exception) and 23 (integrity): the server refuses these rows for
             # good (a NUL in text, a null key); the transaction is gone, nothing of the batch is committed.
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
             raise RowsRefusedError(self.kind, self.table.name, reason) from exc
 
-    def _apply(self, rows: pa.Table, key_columns: Sequence[str], consumed: dict[int, int]) -> ApplyResult:
+    def _apply(
+        self, rows: pa.Table, key_columns: Sequence[str], consumed: dict[int, int], topic_id: str | None
+    ) -> ApplyResult:
         now = datetime.now(UTC)
         with session(self.config) as conn, conn.cursor() as cur:
             ensure_bootstrap(cur, self.schema)
             lock(cur, self.location)
-            applied = read_offsets(cur, self.schema, self.current, self.topic)
+            committed = read_offsets(cur, self.schema, self.current, self.topic)
+            applied = committed.offsets
             stored = stored_schemas(cur, self.schema)
             new = drop_applied(rows, applied)
             moving = advance_to(new, applied, consumed)
@@ -154,7 +168,9 @@ class PostgresTableSink:
             failpoints.hit("after_changelog_commit")  # crash tests: the changelog written, not committed
             merged = self._merge(cur, current) if current is not None else _Merged()
             failpoints.hit("after_current_commit")
-            write_offsets(cur, self.schema, self.current, self.topic, moving)
+            # The batch's ID, else the stored one: a partition's first offsets row must not lack it.
+            stored_id = topic_id or committed.topic_id
+            write_offsets(cur, self.schema, self.current, self.topic, moving, stored_id)
             version = _transaction_id(cur)
             failpoints.hit("before_sink_commit")  # crash tests: everything written, offsets included
             conn.commit()
@@ -256,7 +272,7 @@ class PostgresTableSink:
         with session(self.config) as conn, conn.cursor() as cur:
             ensure_bootstrap(cur, self.schema)
             lock(cur, self.location)
-            applied = read_offsets(cur, self.schema, self.current, self.topic)
+            applied = read_offsets(cur, self.schema, self.current, self.topic).offsets
             stored = stored_schemas(cur, self.schema)
             current, tombstones = self._plan_current(rows, key_columns, stored, datetime.now(UTC))
             for write in (current, tombstones):

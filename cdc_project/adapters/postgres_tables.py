@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extras
@@ -22,6 +23,7 @@ from cdc_project.core import pg_merge_sql as dml
 from cdc_project.core.pg_ddl import (
     OFFSETS_TABLE,
     SCHEMAS_TABLE,
+    TOPIC_ID_COLUMN,
     Evolution,
     bootstrap,
     create_table,
@@ -67,13 +69,25 @@ def exists(cur: Cursor, schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
+def columns(cur: Cursor, schema: str, table: str) -> set[str]:
+    """The column names of `schema.table`; empty when there is no such table."""
+    cur.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        (qualified(schema, table),),
+    )
+    return {row[0] for row in cur.fetchall()}
+
+
 def lock(cur: Cursor, name: str) -> None:
     """A transaction-scoped advisory lock: one apply (or purge) of a table at a time, whatever runs it."""
     cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, name))
 
 
 def ensure_bootstrap(cur: Cursor, schema: str) -> None:
-    if exists(cur, schema, SCHEMAS_TABLE):
+    # The topic ID column is bootstrap's last change (core/pg_ddl.bootstrap): present, the schema is complete;
+    # absent, the schema is new or an earlier version created it, and bootstrap adds what it lacks. The
+    # check reads the catalog only, so an apply takes no lock on the shared offsets table for it.
+    if TOPIC_ID_COLUMN in columns(cur, schema, OFFSETS_TABLE):
         return
     # Two tables of one schema may bootstrap at once; IF NOT EXISTS alone races on the catalog's unique keys.
     lock(cur, f"schema {schema}")
@@ -103,18 +117,37 @@ def apply_evolution(
         cur.execute(statement, (table, payload))
 
 
-def read_offsets(cur: Cursor, schema: str, table: str, topic: str) -> dict[int, int]:
-    if not exists(cur, schema, OFFSETS_TABLE):
-        return {}
-    cur.execute(dml.select_offsets(qualified(schema, OFFSETS_TABLE)), (table, topic))
-    return {int(p): int(o) for p, o in cur.fetchall()}
+@dataclass(frozen=True)
+class StoredOffsets:
+    offsets: dict[int, int]  # partition -> last offset applied
+    topic_id: str | None  # the topic ID they count in; None before an apply stored one
 
 
-def write_offsets(cur: Cursor, schema: str, table: str, topic: str, offsets: Mapping[int, int]) -> None:
-    # The offsets half of the exactly-once invariant: executed in the apply's transaction, after its rows.
-    columns = ("table_name", "topic", "partition", "last_offset")
-    statement = dml.upsert_row(qualified(schema, OFFSETS_TABLE), columns, columns[:3])
-    cur.executemany(statement, [(table, topic, p, o) for p, o in sorted(offsets.items())])
+def read_offsets(cur: Cursor, schema: str, table: str, topic: str) -> StoredOffsets:
+    """Read-only, so it works on a schema an earlier version created (no topic ID column: no ID)."""
+    present = columns(cur, schema, OFFSETS_TABLE)
+    if not present:
+        return StoredOffsets({}, None)
+    statement = dml.select_offsets(qualified(schema, OFFSETS_TABLE), TOPIC_ID_COLUMN in present)
+    cur.execute(statement, (table, topic))
+    rows = cur.fetchall()
+    # write_offsets keeps the ID equal on every row of the topic: any row tells it.
+    return StoredOffsets({int(p): int(o) for p, o, _ in rows}, rows[0][2] if rows else None)
+
+
+def write_offsets(
+    cur: Cursor, schema: str, table: str, topic: str, offsets: Mapping[int, int], topic_id: str | None
+) -> None:
+    """Upsert the offsets that moved and set `topic_id` on all of the topic's rows (None: no ID is known).
+
+    The offsets half of the exactly-once invariant: executed in the apply's transaction, after its rows.
+    """
+    names = ("table_name", "topic", "partition", "last_offset")
+    target = qualified(schema, OFFSETS_TABLE)
+    rows = [(table, topic, p, o) for p, o in sorted(offsets.items())]
+    cur.executemany(dml.upsert_row(target, names, names[:3]), rows)
+    if topic_id is not None:
+        cur.execute(dml.set_topic_id(target), {"id": topic_id, "table": table, "topic": topic})
 
 
 def copy_rows(cur: Cursor, target: str, rows: pa.Table) -> None:

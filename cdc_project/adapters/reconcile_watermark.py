@@ -7,12 +7,13 @@ the sink:
    same transaction) commits after everything the caller saw; M is a WAL position inside it, below its
    commit record. Replication-slot flushes are commit LSNs, so a `confirmed_flush_lsn` >= M means Debezium
    finished the marker or a later transaction, hence every transaction committed before it: its events
-   are in Kafka (the capture flushes each batch to the broker before acknowledging it).
+   are in Kafka (Connect commits a task's records and source offsets before Debezium acknowledges the
+   position to the slot).
    The marker is needed: heartbeats do not move the flush position while the captured tables are idle
    (measured on Debezium 3.6: it stays at the last captured commit), so waiting for the current WAL
    position could wait forever.
-2. the topic's exact end offsets, read after that (kafka_source.exact_end_offsets: the local broker
-   under-reports them) bound every event of those transactions;
+2. the topic's end offsets, read after that (the last stable offset: with exactly-once capture the
+   slot's flush follows Connect's transaction commit) bound every event of those transactions;
 3. the sink's committed offsets reach them: the sink has applied every such event (or dead-lettered it).
 Each wait is bounded (`timeout`); giving up raises CatchUpTimeoutError rather than judging a key early.
 """
@@ -30,6 +31,7 @@ from typing import Protocol
 from psycopg2 import sql
 
 from cdc_project.adapters import kafka_source
+from cdc_project.adapters.kafka_source import KafkaTarget
 from cdc_project.adapters.reconcile_source_pg import connect
 from cdc_project.adapters.table_sink import TableSink
 from cdc_project.config import SourceConfig, TableConfig
@@ -70,7 +72,7 @@ def _poll(
 
 
 class PostgresCaptureWatermark:
-    def __init__(self, source: SourceConfig, table: TableConfig, bootstrap: str, timeout: float) -> None:
+    def __init__(self, source: SourceConfig, table: TableConfig, kafka: KafkaTarget, timeout: float) -> None:
         if source.kind != "postgres":
             raise ConfigError(
                 f"sources[{source.name}].kind", "reconciliation watermarks need a postgres source"
@@ -84,7 +86,7 @@ class PostgresCaptureWatermark:
         self.source = source
         self.signal_table = source.signal_table
         self.topic = source.topic_for(table)
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.timeout = timeout
 
     def _mark(self) -> str:
@@ -124,7 +126,7 @@ class PostgresCaptureWatermark:
             f"the capture to pass {mark}",
             lambda: f"slot {slot} has flushed {self._flushed(mark)[0]}",
         )
-        ends = kafka_source.exact_end_offsets(self.bootstrap, self.topic)
+        ends = kafka_source.end_offsets(self.kafka, self.topic)
         wanted = {p: end - 1 for p, end in ends.items() if end > 0}
 
         def applied() -> bool:

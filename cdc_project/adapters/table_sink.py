@@ -8,6 +8,13 @@ and reconciliation only talk to this interface, so each sink is chosen by config
                  txn versions, Iceberg snapshot-summary properties, a PostgreSQL offsets row in the same
                  transaction) and drops rows at or below them first, so replaying any range is a no-op;
                  `committed_offsets()` reads them back and is where the next run starts.
+  topic ID       `apply(..., topic_id=...)` stores the topic's Kafka topic ID in that same commit (Delta txn
+                 versions, an Iceberg summary property, the `_cdc_offsets` rows), so offsets and the topic they
+                 count in never disagree: a topic deleted and re-created under its name gets a new ID and
+                 restarts at offset 0, and `committed_topic_id()` is how the batch service tells. An apply
+                 without one keeps the stored ID; one with another ID replaces it (whether that is allowed is
+                 the batch service's decision). Like the offsets, it is only written by a commit that moves
+                 them: a replay commits nothing, its ID included.
   source order   the last event per key wins within a batch (core/merge_plan.fold_latest); across batches
                  a stored row is only replaced by an event with a greater `_cdc_position`, and a delete's
                  tombstone stops an older event from resurrecting the row.
@@ -15,7 +22,7 @@ and reconciliation only talk to this interface, so each sink is chosen by config
                  SchemaChangeError before anything is committed (the batch then goes to dead letters).
   repair         `apply_repair` applies reconciliation's repair rows (core/repair_rows.py) to the current
                  state and tombstones under the same source-order guards, and never touches the committed
-                 offsets or the changelog: a repair is not a Kafka batch.
+                 offsets, the topic ID or the changelog: a repair is not a Kafka batch.
 """
 
 from __future__ import annotations
@@ -61,11 +68,23 @@ class TableSink(Protocol):
         """Partition -> last offset applied by every table of the sink ({} before the first commit)."""
         ...
 
+    def committed_topic_id(self) -> str | None:
+        """The topic ID stored with the committed offsets (None before an apply stored one); as cheap as
+        `committed_offsets()`, it is read on every sensor tick."""
+        ...
+
     def apply(
-        self, rows: pa.Table, key_columns: Sequence[str], *, consumed_through: Mapping[int, int] | None = None
+        self,
+        rows: pa.Table,
+        key_columns: Sequence[str],
+        *,
+        consumed_through: Mapping[int, int] | None = None,
+        topic_id: str | None = None,
     ) -> ApplyResult:
         """Apply decoded change rows of this sink's topic; `consumed_through` moves offsets past messages
-        that produced no row (Kafka tombstones, dead letters)."""
+        that produced no row (Kafka tombstones, dead letters). `topic_id` (Kafka's 22-character base64 form,
+        `str(confluent_kafka.Uuid)`) is stored with the offsets this apply commits; None keeps the stored one.
+        A malformed ID raises ValueError before anything is written."""
         ...
 
     def read_current(self) -> pa.Table | None:

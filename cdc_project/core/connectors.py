@@ -1,12 +1,17 @@
-"""Debezium configurations generated from the pipeline config, for Kafka Connect and the embedded engine.
+"""Debezium configurations generated from the pipeline config, for Kafka Connect (and the Cassandra agent).
 
-One source of truth: the Connect JSON (production, `docker/connectors/`), the embedded engine properties
-(local stack) and the Cassandra agent properties all come from `_capture_properties`, so the two deployments
-capture the same tables the same way. Property names are those of Debezium 3.x.
+One source of truth: the local stack deploys exactly the Connect config that `cdc connectors` writes for
+production (`docker/connectors/`), through the same REST calls (`cdc connectors deploy`), so both capture
+the same tables the same way. Property names are those of Debezium 3.x.
 
 Invariant: a Connect config never holds a secret. Passwords are `${env:VAR}` placeholders that the Connect
-*worker* resolves with Kafka's EnvVarConfigProvider (configured on the worker: `config.providers=env`,
-see docker/docker-compose.yml); only the embedded engine, run by this project, receives the real value.
+*worker* resolves with Kafka's EnvVarConfigProvider (configured on the worker: `config.providers=env`, in
+stack/connect.py and docker/docker-compose.yml).
+
+Exactly once (KIP-618): relational and MongoDB connectors ask for `exactly.once.support=required` with a
+transaction per poll, so a task's records and its source offsets commit together and a worker killed
+mid-stream re-sends nothing a read_committed consumer has seen. The worker must run with
+`exactly.once.source.support=enabled` (it refuses the connector otherwise, which is the point).
 """
 
 from __future__ import annotations
@@ -155,6 +160,8 @@ def connector_config(source: SourceConfig, kafka: KafkaConfig) -> ConnectorPrope
             # Connect creates the topics when the broker does not auto-create them; -1 = broker default RF.
             "topic.creation.default.partitions": str(kafka.partitions),
             "topic.creation.default.replication.factor": "-1",
+            "exactly.once.support": "required",
+            "transaction.boundary": "poll",
         }
     )
     if source.kind in _BINLOG_KINDS:
@@ -163,29 +170,6 @@ def connector_config(source: SourceConfig, kafka: KafkaConfig) -> ConnectorPrope
         if kafka.security_protocol != "PLAINTEXT":
             props.update(_kafka_client_properties(kafka, "schema.history.internal.producer."))
             props.update(_kafka_client_properties(kafka, "schema.history.internal.consumer."))
-    return props
-
-
-def embedded_engine_properties(
-    source: SourceConfig, *, offsets_file: str, password: str | None
-) -> ConnectorProperties:
-    """Properties of the local embedded engine: the capture properties, file offsets and the real password."""
-    props = _capture_properties(source, password)
-    props.update(
-        {
-            "name": source.name,
-            "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
-            "offset.storage.file.filename": offsets_file,
-            # Flush after every batch: a restart replays as little as possible (the sinks dedupe the rest).
-            "offset.flush.interval.ms": "0",
-            "converter.schemas.enable": "true",
-        }
-    )
-    if source.kind in _BINLOG_KINDS:
-        offsets = Path(offsets_file)
-        props["schema.history.internal"] = "io.debezium.storage.file.history.FileSchemaHistory"
-        history = offsets.with_name(f"{offsets.stem}.schema_history")
-        props["schema.history.internal.file.filename"] = str(history)
     return props
 
 

@@ -135,19 +135,42 @@ class SchemaChangeError(BatchRefusedError):
         )
 
 
-class OffsetRegressionError(CdcError):
-    """The broker's offsets are behind what the sink has committed: the topic was recreated or truncated."""
+# What both continuity errors (core/offsets.check_continuity) tell the operator to do.
+_START_OVER = (
+    "Nothing was skipped or re-applied: the stream stops here. To start the table over from the topic as it "
+    "is now, drop the table's sink tables and offsets (on the local stack `make reset` forgets every table) "
+    "and let the connector re-snapshot"
+)
 
-    def __init__(self, topic: str, partition: int, committed: int, broker_end: int) -> None:
+
+class OffsetRegressionError(CdcError):
+    """The sink has committed offsets the topic's log does not continue: truncated, deleted or shrunk."""
+
+    def __init__(self, topic: str, partition: int, committed: int, broker_end: int, reason: str | None = None) -> None:
         self.topic = topic
         self.partition = partition
         self.committed = committed
         self.broker_end = broker_end
+        why = reason or f"the log ends at {broker_end}"
         super().__init__(
-            f"{topic}[{partition}]: the sink has committed through offset {committed} but the broker ends at "
-            f"{broker_end}. The topic was recreated or truncated (a restarted in-memory broker does this). "
-            "Nothing was skipped or re-applied. Re-snapshot the table (backfill) or reset its offsets with "
-            "`cdc offsets reset`"
+            f"{topic}[{partition}]: the sink has committed through offset {committed} but {why}. {_START_OVER}"
+        )
+
+
+class TopicRecreatedError(CdcError):
+    """The topic the sink's offsets belong to was deleted and created again under the same name."""
+
+    def __init__(
+        self, topic: str, stored_id: str, current_id: str, committed: dict[int, int], ends: dict[int, int]
+    ) -> None:
+        self.topic = topic
+        self.stored_id = stored_id
+        self.current_id = current_id
+        self.committed = committed
+        self.ends = ends
+        super().__init__(
+            f"{topic}: the sink's offsets {committed} belong to topic ID {stored_id}, but the topic now has ID "
+            f"{current_id} (ends {ends}): it was deleted and re-created, so its offsets restarted. {_START_OVER}"
         )
 
 
@@ -174,6 +197,21 @@ class BrokerUnavailableError(CdcError):
     def __init__(self, bootstrap: str, detail: str) -> None:
         self.bootstrap = bootstrap
         super().__init__(f"Kafka at {bootstrap} did not answer: {detail}. Is the broker up (`cdc status`)?")
+
+
+class ConnectError(CdcError):
+    """The Kafka Connect REST API refused a request or did not answer."""
+
+    transient = True
+
+    def __init__(self, url: str, request: str, detail: str) -> None:
+        self.url = url
+        self.request = request
+        self.detail = detail
+        super().__init__(
+            f"Kafka Connect at {url}: {request}: {detail}. Check the worker with `cdc status` and its log "
+            "(`<state dir>/logs/connect.log`); `make up` starts it"
+        )
 
 
 class ServiceUnhealthyError(CdcError):

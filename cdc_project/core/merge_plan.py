@@ -15,6 +15,7 @@ tens of milliseconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,8 +62,19 @@ def validate_ops(rows: pa.Table) -> None:
         raise ValueError(f"{shown} are not valid ops. Valid values are: {sorted(VALID_OPS)}")
 
 
-def validate_batch(rows: pa.Table, topic: str, consumed_through: Mapping[int, int]) -> None:
-    """A sink batch: every meta column, one topic (the sink's), known ops, `consumed_through` not behind."""
+# A Kafka topic ID: 16 bytes as 22 unpadded base64 characters. Kafka's Java tools print the URL-safe alphabet,
+# confluent-kafka's `str(Uuid)` the standard one (`+`, `/`): both are accepted and stored as given, so the ID
+# reads back equal to the string its caller compares with, whichever client printed it.
+_TOPIC_ID = re.compile(r"[A-Za-z0-9+/_-]{22}")
+
+
+def validate_batch(
+    rows: pa.Table, topic: str, consumed_through: Mapping[int, int], topic_id: str | None = None
+) -> None:
+    """A sink batch: every meta column, one topic (the sink's), known ops, `consumed_through` not behind, and
+    a well-formed topic ID if one is given (every sink refuses the same IDs, before anything is written)."""
+    if topic_id is not None and not _TOPIC_ID.fullmatch(topic_id):
+        raise ValueError(f"topic ID {topic_id!r} is not a Kafka topic ID (22 base64 characters, unpadded)")
     missing = [f.name for f in META_FIELDS if f.name not in rows.column_names]
     if missing:
         raise ValueError(f"change rows lack meta columns {missing}; decode them with core/events.py")

@@ -1,11 +1,13 @@
 """Offset ranges, run keys and the ingest decision: which Kafka offsets the next micro-batch reads.
 
-Conventions (Kafka's): a sink's *committed* offset for a partition is the last offset it applied (the Delta
-txn version); the next run starts at committed + 1. A broker *end* offset is exclusive.
+Conventions (Kafka's): a sink's *committed* offset for a partition is the last offset it read through (the
+Delta txn version; possibly a transaction's commit marker, which is never delivered); the next run starts at
+committed + 1. A broker *end* offset is exclusive (the last stable offset for a read_committed client).
 
-The local broker under-reports end offsets (last batch's base offset + 1), so committed >= end is normal
-when caught up; only a probe of the committed offset itself can tell "caught up" from "the topic lost
-data" (OffsetRegressionError). That probe result comes in as `missing_committed`.
+Continuity (`check_continuity`, before every plan and every run): the sink's offsets belong to the log it
+reads only if the topic ID it stored with them is the topic's ID now, every committed offset is below the
+partition's end and no partition's first offset has passed committed + 1. Otherwise the stream stops with
+an error naming both IDs and the offsets: skipping ahead would lose data, starting over would re-apply it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,45 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cdc_project.core.errors import OffsetRegressionError
+from cdc_project.core.errors import OffsetRegressionError, TopicRecreatedError
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """What the broker says of a topic now (kafka_source.topic_state)."""
+
+    topic: str
+    topic_id: str
+    starts: Mapping[int, int]  # partition -> first offset still in the log
+    ends: Mapping[int, int]  # partition -> end offset (exclusive)
+
+
+def check_continuity(
+    topic: str, state: TopicState | None, stored_topic_id: str | None, committed: Mapping[int, int]
+) -> None:
+    """Raise unless the sink's committed offsets continue the topic's log as it is now.
+
+    `stored_topic_id` None (a sink written before topic IDs were stored, or only by `cdc apply`) skips the
+    ID check; the next commit stores the ID.
+    """
+    if not committed:
+        return
+    if state is None:
+        partition, offset = min(committed.items())
+        raise OffsetRegressionError(topic, partition, offset, 0, reason="the topic does not exist")
+    if stored_topic_id is not None and stored_topic_id != state.topic_id:
+        raise TopicRecreatedError(state.topic, stored_topic_id, state.topic_id, dict(committed), dict(state.ends))
+    for partition, offset in sorted(committed.items()):
+        if partition not in state.ends:
+            raise OffsetRegressionError(state.topic, partition, offset, 0, reason="the partition does not exist")
+        if offset + 1 > state.ends[partition]:
+            raise OffsetRegressionError(state.topic, partition, offset, state.ends[partition])
+        if offset + 1 < state.starts.get(partition, 0):
+            raise OffsetRegressionError(
+                state.topic, partition, offset, state.ends[partition],
+                reason=f"the log now starts at {state.starts[partition]}: offsets {offset + 1}.."
+                f"{state.starts[partition] - 1} were deleted (retention) before the sink applied them",
+            )
 
 
 @dataclass(frozen=True)
@@ -63,17 +103,9 @@ def plan_ranges(
     topic: str,
     committed: Mapping[int, int],
     ends: Mapping[int, int],
-    missing_committed: frozenset[int] = frozenset(),
     max_events: int | None = None,
 ) -> OffsetPlan | None:
-    """The ranges with unread offsets, or None when every partition is caught up.
-
-    Raises OffsetRegressionError when the sink has applied an offset the broker no longer has: skipping
-    ahead would lose data and starting over would re-apply it, so a human must decide.
-    """
-    for partition in sorted(missing_committed):
-        if partition in committed:
-            raise OffsetRegressionError(topic, partition, committed[partition], ends.get(partition, 0))
+    """The ranges with unread offsets, or None when every partition is caught up (after check_continuity)."""
     ranges = []
     budget = max_events
     for partition in sorted(ends):

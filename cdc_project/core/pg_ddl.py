@@ -23,6 +23,7 @@ from cdc_project.core.pg_types import pg_type
 
 IDENTIFIER_LIMIT = 63  # NAMEDATALEN - 1: longer names are truncated by the server, silently
 OFFSETS_TABLE = "_cdc_offsets"
+TOPIC_ID_COLUMN = "topic_id"  # of OFFSETS_TABLE: the Kafka topic ID the offsets count in
 SCHEMAS_TABLE = "_cdc_table_schemas"
 
 
@@ -57,14 +58,20 @@ def create_stage(stage: str, columns: pa.Schema) -> str:
 
 
 def bootstrap(schema: str) -> list[str]:
-    """The target schema, its offsets table and its table-schema registry, if missing."""
+    """The target schema, its offsets table and its table-schema registry, if missing; on a schema an earlier
+    version bootstrapped, what that lacks. The last statement's change is what marks a schema complete
+    (postgres_tables.ensure_bootstrap), so a change added later goes last."""
+    offsets = qualified(schema, OFFSETS_TABLE)
     return [
         f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}",
-        f"CREATE TABLE IF NOT EXISTS {qualified(schema, OFFSETS_TABLE)} (table_name text NOT NULL, "
+        f"CREATE TABLE IF NOT EXISTS {offsets} (table_name text NOT NULL, "
         "topic text NOT NULL, partition integer NOT NULL, last_offset bigint NOT NULL, "
         "PRIMARY KEY (table_name, topic, partition))",
         f"CREATE TABLE IF NOT EXISTS {qualified(schema, SCHEMAS_TABLE)} (table_name text PRIMARY KEY, "
         "arrow_schema bytea NOT NULL)",
+        # Added after the first release: one path for new schemas and those created without it. Nullable:
+        # offsets committed before it, or by `cdc apply` from a file, have no topic ID.
+        f"ALTER TABLE {offsets} ADD COLUMN IF NOT EXISTS {ident(TOPIC_ID_COLUMN)} text",
     ]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from cdc_project.core.columns import DELETED, INGESTED_AT, OP, POSITION, SOURCE_TS
-from cdc_project.core.pg_ddl import ident
+from cdc_project.core.pg_ddl import TOPIC_ID_COLUMN, ident
 
 _POS, _OP = ident(POSITION), ident(OP)
 _TOMBSTONE_META = (POSITION, SOURCE_TS, INGESTED_AT)
@@ -97,8 +97,21 @@ def upsert_row(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     )
 
 
-def select_offsets(offsets: str) -> str:
-    return f"SELECT partition, last_offset FROM {offsets} WHERE table_name = %s AND topic = %s"
+def select_offsets(offsets: str, with_topic_id: bool) -> str:
+    """Partition, last offset and topic ID of one table's topic; without the column (a schema an earlier
+    version created and no apply has upgraded yet) the ID reads as null."""
+    topic_id = ident(TOPIC_ID_COLUMN) if with_topic_id else "NULL::text"
+    return f"SELECT partition, last_offset, {topic_id} FROM {offsets} WHERE table_name = %s AND topic = %s"
+
+
+def set_topic_id(offsets: str) -> str:
+    """The topic ID on every offsets row of one table's topic, also the partitions a batch did not move, so
+    the rows never disagree; rows that hold it already are not rewritten. Parameters: id, table, topic."""
+    column = ident(TOPIC_ID_COLUMN)
+    return (
+        f"UPDATE {offsets} SET {column} = %(id)s "
+        f"WHERE table_name = %(table)s AND topic = %(topic)s AND {column} IS DISTINCT FROM %(id)s"
+    )
 
 
 def purge_tombstones(tombstones: str) -> str:

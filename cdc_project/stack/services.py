@@ -1,8 +1,12 @@
 """The local stack as an ordered list of services, each with start, health check and stop.
 
+postgres -> kafka (KRaft broker + controller) -> connect (Kafka Connect, distributed) -> connector-<source>
+(a Debezium connector deployed through Connect's REST API) -> dagster-webserver -> dagster-daemon.
+
 `up` starts them in order and waits for each to be healthy; when one is not, it raises
 ServiceUnhealthyError naming the service, its log file and the last lines of that log. `down` stops them
-in reverse order and verifies that no process of the stack remains.
+in reverse order and verifies that no process of the stack remains. Every service keeps its state in the
+state dir (PostgreSQL's data, the broker's logs, Connect's topics), so `down` then `up` resumes.
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from cdc_project.adapters.connect_rest import ConnectClient
 from cdc_project.adapters.kafka_source import broker_healthy
-from cdc_project.config import PipelineConfig, load_config
+from cdc_project.config import PipelineConfig, SourceConfig, load_config
+from cdc_project.core.connectors import connector_config
 from cdc_project.core.errors import ServiceUnhealthyError
 from cdc_project.settings import StackSettings
-from cdc_project.stack import postgres, process
-from cdc_project.stack.broker import broker_command
+from cdc_project.stack import connect, kafka, postgres, process
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Service:
     healthy: Callable[[], bool]
     stop: Callable[[], None]
     log_file: Path
+    address: str  # where a client reaches it (cdc status)
     startup_timeout: float = 90.0
     running: Callable[[], bool] | None = None  # a process that exited is reported at once, not at timeout
 
@@ -60,6 +66,10 @@ def process_env(settings: StackSettings) -> dict[str, str]:
     env.setdefault("CDC_PG_PASSWORD", "")  # local cluster trusts loopback; production sets a real secret
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    if (settings.secrets_dir / "kafka_sasl_password").exists():
+        # The SASL listener's credentials, for clients of a secured pipeline config (never in a file they read).
+        env.setdefault(kafka.SASL_USER_ENV, kafka.SASL_USER)
+        env.setdefault(kafka.SASL_PASSWORD_ENV, kafka.sasl_password(settings))
     return env
 
 
@@ -85,8 +95,30 @@ def _start_postgres(settings: StackSettings, config: PipelineConfig) -> None:
         postgres.ensure_replication(source_dsn, source.publication, source.replication_slot, source.published_tables())
 
 
-def _capture_healthy(proc: process.ManagedProcess, dsn: str, slot: str) -> bool:
-    return proc.is_running() and postgres.slot_active(dsn, slot)
+def connect_client(settings: StackSettings) -> ConnectClient:
+    return ConnectClient(settings.connect_url)
+
+
+def connector_sources(config: PipelineConfig) -> list[SourceConfig]:
+    """The sources the local stack captures: PostgreSQL only runs here (README "Sources")."""
+    return [s for s in config.sources if s.kind == "postgres"]
+
+
+def _deploy_connector(settings: StackSettings, config: PipelineConfig, source: SourceConfig) -> None:
+    """Deploy (a no-op when the running config is the same), and restart what an outage left FAILED: a
+    task whose transaction could not commit while the broker was down stays FAILED until restarted."""
+    client = connect_client(settings)
+    client.deploy(source.name, connector_config(source, config.kafka))
+    if client.status(source.name).failed:
+        client.restart(source.name, only_failed=True)
+
+
+def _connector_healthy(settings: StackSettings, source: SourceConfig) -> bool:
+    """Connector and task RUNNING, and (PostgreSQL) its replication slot streaming."""
+    client = connect_client(settings)
+    if not client.ready() or not client.status(source.name).running:
+        return False
+    return postgres.slot_active(postgres.dsn(settings, source.database), source.replication_slot)
 
 
 def _has_table(dsn: str, qualified: str) -> bool:
@@ -141,34 +173,48 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             healthy=lambda: postgres.healthy(settings),
             stop=lambda: postgres.stop(settings),
             log_file=settings.log_file("postgres"),
+            address=f"{settings.host}:{settings.ports.postgres}",
         )
     ]
-    broker = managed(settings, "broker")
+    broker = managed(settings, "kafka")
+
+    def start_broker() -> None:
+        process.start(broker, kafka.start_argv(settings), {**env, **kafka.broker_env(settings)}, root)
+
     services.append(
         Service(
-            "broker",
-            start=lambda: _starter(broker, broker_command(settings), env, root)(),
+            "kafka",
+            start=start_broker,
             healthy=lambda: broker.is_running() and broker_healthy(settings.kafka_bootstrap),
-            stop=_stopper(broker),
+            stop=_stopper(broker, timeout=30),
             log_file=broker.log_file,
+            address=f"{settings.kafka_bootstrap} (PLAINTEXT), {settings.kafka_sasl_bootstrap} (SASL_PLAINTEXT)",
             running=broker.is_running,
         )
     )
-    for source in config.sources:
-        if source.kind != "postgres":
-            continue  # only PostgreSQL can run on this machine; see README "Sources"
-        proc = managed(settings, f"capture-{source.name}")
-        source_dsn = postgres.dsn(settings, source.database)
-        argv = [sys.executable, "-m", "cdc_project.stack.capture", "--source", source.name]
-        slot = source.replication_slot
+    worker = managed(settings, "connect")
+    services.append(
+        Service(
+            "connect",
+            start=lambda: _starter(worker, connect.start_argv(settings), env, root)(),
+            healthy=lambda: worker.is_running() and connect_client(settings).ready(),
+            stop=_stopper(worker, timeout=30),
+            log_file=worker.log_file,
+            address=settings.connect_url,
+            running=worker.is_running,
+            startup_timeout=180.0,
+        )
+    )
+    for source in connector_sources(config):
         services.append(
             Service(
-                proc.name,
-                start=_starter(proc, argv, env, root),
-                healthy=partial(_capture_healthy, proc, source_dsn, slot),
-                stop=_stopper(proc, timeout=30),
-                log_file=proc.log_file,
-                running=proc.is_running,
+                f"connector-{source.name}",
+                start=partial(_deploy_connector, settings, config, source),
+                healthy=partial(_connector_healthy, settings, source),
+                stop=lambda: None,  # the connector lives in Connect's config topic; stopping Connect stops it
+                log_file=worker.log_file,
+                address=f"{settings.connect_url}/connectors/{source.name}",
+                running=worker.is_running,
                 startup_timeout=180.0,
             )
         )
@@ -183,14 +229,15 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
         argv = [_venv_bin("dagster-webserver"), "-h", settings.host, "-p", str(settings.ports.dagster_webserver), "-w", workspace]
         process.start(web, argv, env, root)
 
+    web_url = f"http://{settings.host}:{settings.ports.dagster_webserver}"
     services.append(
         Service(
             "dagster-webserver",
             start=start_web,
-            healthy=lambda: web.is_running()
-            and _http_ok(f"http://{settings.host}:{settings.ports.dagster_webserver}/server_info"),
+            healthy=lambda: web.is_running() and _http_ok(f"{web_url}/server_info"),
             stop=_stopper(web),
             log_file=web.log_file,
+            address=web_url,
             running=web.is_running,
             startup_timeout=180.0,
         )
@@ -202,6 +249,7 @@ def build_services(settings: StackSettings, config: PipelineConfig) -> list[Serv
             healthy=lambda: _daemon_healthy(settings, daemon),
             stop=_stopper(daemon),
             log_file=daemon.log_file,
+            address=f"instance {settings.dagster_home}",
             running=daemon.is_running,
             startup_timeout=180.0,
         )
@@ -243,9 +291,19 @@ def down(settings: StackSettings, config: PipelineConfig | None = None, echo: Ca
         echo(f"  {service.name}: stopped")
 
 
-def status(settings: StackSettings, config: PipelineConfig | None = None) -> dict[str, bool]:
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    address: str
+    healthy: bool
+    log_file: str
+
+
+def status(settings: StackSettings, config: PipelineConfig | None = None) -> list[ServiceStatus]:
     config = config or load_config(settings.pipeline_config, env=process_env(settings))
-    return {service.name: service.healthy() for service in build_services(settings, config)}
+    return [
+        ServiceStatus(s.name, s.address, s.healthy(), str(s.log_file)) for s in build_services(settings, config)
+    ]
 
 
 def leftover_pids(settings: StackSettings) -> list[int]:

@@ -1,7 +1,7 @@
 """Scope: what is Delta-specific in adapters/delta_sink.py and delta_tables.py, on real Delta tables in
 tmp_path: Delta versions on replay, crashes between the changelog, current and tombstone commits (real
 SIGKILLs at failpoints), soft-delete rows as stored, widening by rewrite, partition columns, Delta type
-mapping. The behaviour every sink shares is in test_sink_semantics.py."""
+mapping, the topic ID's txn versions. The behaviour every sink shares is in test_sink_semantics.py."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import pytest
 from deltalake import DeltaTable
 
 from cdc_project.adapters.delta_sink import DeltaTableSink
-from cdc_project.adapters.delta_tables import TxnAdvance, append
+from cdc_project.adapters.delta_tables import TxnAdvance, append, stored_topic_id, topic_id_app_id
 from cdc_project.config import PartitionSpec, TableConfig
 from cdc_project.core.columns import DELETED, EVENT_DATE
 from cdc_project.core.delta_types import to_delta_compatible
 from cdc_project.core.errors import ConfigError, SchemaChangeError
 from cdc_project.core.lake_rows import changelog_rows
 from cdc_project.core.merge_plan import last_offsets
+from cdc_project.core.repair_rows import RepairRow, repair_batch
 from cdc_project_tests.adapters.crash_resume import CRASH_CASES, crash_then_resume
 from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, Event, make_rows
 
@@ -194,3 +195,25 @@ def test_current_table_is_partitioned_by_the_derived_column(tmp_path: Path) -> N
     assert DeltaTable(sink.current.uri).metadata().partition_columns == ["_cdc_part_signed_up_month"]
     assert DeltaTable(sink.changelog.uri).metadata().partition_columns == [EVENT_DATE]
     assert current(sink)[1]["_cdc_part_signed_up_month"] == "2024-03"
+
+
+def test_topic_id_rides_as_txn_versions_in_every_tables_offsets_commit(tmp_path: Path) -> None:
+    """The ID's characters, 8 to a txn version, in each table's commit; kept through commits without it, a
+    widening rewrite and a checkpoint; a repair commit carries none."""
+    topic_id = "/AAAAAAAAAAPwAAAAAAAAA"  # standard alphabet, as confluent-kafka prints it: read back as given
+    sink = make_sink(tmp_path)
+    first = make_rows([("c", 1, "a", "01", 0, 0)], data={"score": pa.array([1], pa.int32())})
+    sink.apply(first, ["id"], topic_id=topic_id)
+    chunks = [b"/AAAAAAA", b"AAAPwAAA", b"AAAAAA\0\0"]
+    for table in (sink.changelog, sink.current, sink.tombstones):
+        dt = DeltaTable(table.uri)
+        versions = [dt.transaction_version(topic_id_app_id(DEFAULT_TOPIC, i)) for i in range(3)]
+        assert versions == [int.from_bytes(c, "big") for c in chunks]
+        assert stored_topic_id(dt, DEFAULT_TOPIC) == topic_id
+    wider = make_rows([("u", 1, "a", "02", 0, 1)], data={"score": pa.array([2**40], pa.int64())})
+    sink.apply(wider, ["id"])  # no ID; the table is rewritten at the wider type
+    DeltaTable(sink.current.uri).create_checkpoint()
+    fix, schema = RepairRow({"id": 1}, {"id": 1, "name": "x"}, "02"), pa.schema([("id", pa.int64()), ("name", pa.string())])
+    sink.apply_repair(repair_batch([fix], schema, DEFAULT_TOPIC, datetime.now(UTC)), ["id"])
+    assert DeltaTable(sink.current.uri).history(1)[0]["cdc.operation"] == "reconcile-repair"
+    assert make_sink(tmp_path).committed_topic_id() == topic_id

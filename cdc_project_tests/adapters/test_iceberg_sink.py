@@ -1,6 +1,6 @@
 """Scope: what is Iceberg-specific in adapters/iceberg_sink.py, iceberg_tables.py and iceberg_query.py, on
-real Iceberg tables in a real SQLite SQL catalog under tmp_path: offsets in snapshot summaries read back by a
-new sink, snapshots on replay, catalog naming, partition transforms and spec evolution, key-only deletes of
+real Iceberg tables in a real SQLite SQL catalog under tmp_path: offsets and the topic ID in snapshot summaries
+read back by a new sink, snapshots on replay, catalog naming, partition transforms and spec evolution, key-only deletes of
 partitioned rows, crashes between the table commits (real SIGKILLs at failpoints), widening in place,
 copy-on-write file rewrites, commit conflicts, and DuckDB reading the tables with the pinned extension.
 The behaviour every sink shares is in test_sink_semantics.py."""
@@ -19,14 +19,16 @@ from pyiceberg.table import Table
 
 from cdc_project.adapters import iceberg_query
 from cdc_project.adapters.iceberg_sink import IcebergTableSink
-from cdc_project.adapters.iceberg_tables import offsets_key
+from cdc_project.adapters.iceberg_tables import offsets_key, topic_id_key
 from cdc_project.config import IcebergConfig, PartitionSpec, TableConfig
 from cdc_project.core.columns import DELETED
 from cdc_project.core.errors import ConfigError
+from cdc_project.core.repair_rows import RepairRow, repair_batch
 from cdc_project_tests.adapters.crash_resume import CRASH_CASES, crash_then_resume
 from cdc_project_tests.change_rows import BATCH, DEFAULT_TOPIC, Event, make_rows
 
 UTC_US = pa.timestamp("us", tz="UTC")
+REPAIR_SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string())])
 
 
 def make_sink(tmp_path: Path, **options: Any) -> IcebergTableSink:
@@ -285,3 +287,24 @@ def test_duckdb_reads_current_changelog_and_an_older_snapshot_without_downloadin
     assert con.sql(f"select count(*) from {iceberg_query.scan(changelog)}").fetchall() == [(4,)]
     older = iceberg_query.scan(current, first.current_version)
     assert con.sql(f"select id, name from {older} order by id").fetchall() == [(1, "a"), (2, "b")]
+
+
+def test_topic_id_rides_in_the_summary_with_the_offsets_and_every_snapshot_restates_it(tmp_path: Path) -> None:
+    """A summary is per snapshot: an apply without an ID, a repair and a purge restate the stored one next to
+    the offsets, so it is read from the same summary as the offsets and expiring older snapshots loses neither."""
+    topic_id = "kZ3yQq1xTfKo0pZ7B2rW3g"
+    sink = make_sink(tmp_path)
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0), ("c", 2, "b", "02", 0, 1)]), ["id"], topic_id=topic_id)
+    sink.apply(make_rows([("d", 2, None, "03", 0, 2)]), ["id"])
+    fix = RepairRow({"id": 1}, {"id": 1, "name": "x"}, "01")
+    sink.apply_repair(repair_batch([fix], REPAIR_SCHEMA, DEFAULT_TOPIC, datetime.now(UTC)), ["id"])
+    assert sink.purge_tombstones(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    for table in opened(sink):
+        snapshot = table.current_snapshot()
+        assert snapshot is not None and snapshot.summary is not None
+        summary = snapshot.summary.additional_properties
+        assert (json.loads(summary[offsets_key(DEFAULT_TOPIC)]), summary[topic_id_key(DEFAULT_TOPIC)]) == (
+            {"0": 2},
+            topic_id,
+        )
+    assert make_sink(tmp_path).committed_topic_id() == topic_id

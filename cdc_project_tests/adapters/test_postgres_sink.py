@@ -1,8 +1,9 @@
 """Scope: what is PostgreSQL-specific in adapters/postgres_sink.py and postgres_tables.py, on the live test
 cluster: one transaction per apply (offsets rows, changelog, current and tombstones share its xmin), real
 SIGKILLs mid-apply leave nothing visible and the resume is exact, DDL evolution of the real column types,
-the Arrow -> PostgreSQL type mapping read back, COPY of awkward text, identifiers, secrets. The behaviour
-every sink shares is in test_sink_semantics.py."""
+an offsets table of an earlier version upgraded with the topic ID column, the Arrow -> PostgreSQL type
+mapping read back, COPY of awkward text, identifiers, secrets. The behaviour every sink shares is in
+test_sink_semantics.py."""
 
 from __future__ import annotations
 
@@ -363,3 +364,39 @@ def test_committed_offsets_before_anything_is_written(sink_config: PostgresSinkC
     sink = make_sink(sink_config)
     assert (sink.committed_offsets(), sink.read_current(), sink.read_changelog()) == ({}, None, None)
     assert sink.purge_tombstones(datetime.now(UTC)) == 0
+
+
+# The schema tables as versions before topic IDs bootstrapped them (core/pg_ddl.bootstrap without the ALTER).
+OLD_BOOTSTRAP = [
+    'CREATE SCHEMA "{schema}"',
+    (
+        'CREATE TABLE "{schema}"."_cdc_offsets" (table_name text NOT NULL, topic text NOT NULL, '
+        "partition integer NOT NULL, last_offset bigint NOT NULL, PRIMARY KEY (table_name, topic, partition))"
+    ),
+    'CREATE TABLE "{schema}"."_cdc_table_schemas" (table_name text PRIMARY KEY, arrow_schema bytea NOT NULL)',
+    # what an earlier version's applies left: offsets without an ID
+    """INSERT INTO "{schema}"."_cdc_offsets" VALUES ('customers', '{topic}', 0, 4), ('customers', '{topic}', 1, 2)""",
+]
+
+
+def test_offsets_table_of_an_earlier_version_gets_the_topic_id_column(
+    pg_cluster: StackSettings, sink_config: PostgresSinkConfig
+) -> None:
+    """A schema bootstrapped before topic IDs: reads work without the column, the next apply adds it in its
+    transaction and stores the ID on every row of the topic, also the partition it did not move."""
+    sink = make_sink(sink_config)
+    with psycopg2.connect(postgres.dsn(pg_cluster, SINK_DATABASE)) as conn, conn.cursor() as cur:
+        for statement in OLD_BOOTSTRAP:
+            cur.execute(statement.format(schema=sink.schema, topic=DEFAULT_TOPIC))
+    assert (sink.committed_offsets(), sink.committed_topic_id()) == ({0: 4, 1: 2}, None)
+    assert "topic_id" not in column_types(pg_cluster, sink.schema, "_cdc_offsets")  # reads change nothing
+    topic_id = "kZ3yQq1xTfKo0pZ7B2rW3g"
+    result = sink.apply(make_rows([("c", 1, "a", "05", 0, 5)]), ["id"], topic_id=topic_id)
+    assert column_types(pg_cluster, sink.schema, "_cdc_offsets")["topic_id"] == "text"
+    assert (sink.committed_offsets(), sink.committed_topic_id()) == ({0: 5, 1: 2}, topic_id)
+    offsets = query(pg_cluster, f'SELECT partition, topic_id, xmin::text FROM "{sink.schema}"."_cdc_offsets" ORDER BY 1')
+    assert offsets == [(0, topic_id, str(result.current_version)), (1, topic_id, str(result.current_version))]
+    sink.apply(make_rows([("u", 1, "b", "06", 1, 3)]), ["id"])  # no ID: the stored one stays
+    assert (sink.committed_offsets(), sink.committed_topic_id()) == ({0: 5, 1: 3}, topic_id)
+    current = sink.read_current()
+    assert current is not None and current["name"].to_pylist() == ["b"]

