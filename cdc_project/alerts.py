@@ -1,6 +1,6 @@
-"""The one alert path of the pipeline (reconciliation drift and failures; data-quality checks use it too):
-a structured JSON log line on the `cdc.alerts` logger, and, when `CDC_ALERT_WEBHOOK_URL` is set, the same
-JSON POSTed to that URL.
+"""The one alert path of the pipeline (reconciliation drift and failures, a capture connector failing and
+recovering; data-quality checks use it too): a structured JSON log line on the `cdc.alerts` logger, and,
+when `CDC_ALERT_WEBHOOK_URL` is set, the same JSON POSTed to that URL.
 
 The webhook URL is read from the environment at each alert (it often embeds a token, so it is a secret and
 never a config value). A webhook that fails or times out is logged, never raised: an alert must not turn a
@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 WEBHOOK_ENV = "CDC_ALERT_WEBHOOK_URL"
-AlertSeverity = Literal["warn", "critical", "error"]
+# info: the all-clear after an alerted failure (a capture connector RUNNING again): a receiver closes it.
+AlertSeverity = Literal["info", "warn", "critical", "error"]
 
 log = logging.getLogger("cdc.alerts")
 

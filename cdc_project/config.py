@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -197,6 +197,27 @@ class KafkaConfig(_Model):
     sasl_username_env: str | None = None
     sasl_password_env: str | None = None
     ssl_ca_file: str | None = None  # PEM bundle that signs the brokers' certificates (SSL, SASL_SSL)
+    # Kafka Connect's REST API, asked by the capture-health check about each connector (defs/capture/).
+    # None: $CDC_CONNECT_URL, which the local stack exports to its processes (settings.service_env).
+    connect_url: str | None = None
+
+    @field_validator("connect_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (urllib checks the port only when asked)
+        except ValueError:
+            raise ValueError(f"{value!r} has no valid port; use e.g. http://connect:8083") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL; use e.g. http://connect:8083")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold credentials: secrets are never config values")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r} has a query or fragment; give the REST API's base URL")
+        return value
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaConfig:

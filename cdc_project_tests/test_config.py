@@ -55,6 +55,10 @@ def test_config_repo_pipeline_loads() -> None:
         (lambda c: c["sources"][0]["tables"][0].update(columns={"id": {"type": "int64", "name": "x.Bogus"}}),
          "tables[public.customers].columns", "x.Bogus"),
         (lambda c: c["sources"][0].update(binary_handling_mode="base32"), "sources[shop].binary_handling_mode", "hex"),
+        # the Connect REST URL the capture check asks: an http(s) base URL, never one holding a secret
+        (lambda c: c["kafka"].update(connect_url="connect:8083"), "kafka.connect_url", "http(s) URL"),
+        (lambda c: c["kafka"].update(connect_url="http://connect:80x3"), "kafka.connect_url", "no valid port"),
+        (lambda c: c["kafka"].update(connect_url="https://admin:pw@connect:8083"), "kafka.connect_url", "credentials"),
     ],
 )
 def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None:
@@ -65,6 +69,13 @@ def test_config_bad_value_names_key(mutate, key: str, valid: str | None) -> None
     assert key in str(info.value)
     if valid is not None:
         assert valid in str(info.value)
+
+
+def test_config_connect_url_defaults_to_the_environment_and_takes_a_base_url() -> None:
+    assert parse_config(_base()).kafka.connect_url is None  # None: $CDC_CONNECT_URL (defs/capture/)
+    raw = _base()
+    raw["kafka"]["connect_url"] = "https://connect.internal:8443/rest"
+    assert parse_config(raw).kafka.connect_url == "https://connect.internal:8443/rest"
 
 
 def test_config_reconcile_defaults_hourly_warn_above_zero_critical_at_one_percent() -> None:
