@@ -163,7 +163,7 @@ def _topics_text(bootstrap: str, prefix: str) -> tuple[list[str], bool]:
     return lines, done
 
 
-def record(variant: str) -> Path:
+def record(variant: str, out_dir: Path = OUT) -> Path:
     file_name, overrides = VARIANTS[variant]
     settings = load_settings()
     database, slot = f"rec_{variant}", f"rec_{variant}"
@@ -208,7 +208,7 @@ def record(variant: str) -> Path:
         lines, _ = _topics_text(settings.kafka_bootstrap, prefix)
     finally:
         client.delete(name)
-    out = OUT / file_name
+    out = out_dir / file_name
     out.write_text("\n".join(lines) + "\n")
     time.sleep(2)  # the task let go of the slot
     postgres.drop_slot(dsn, slot)
@@ -220,8 +220,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    for variant in parser.parse_args().variants:
-        print(f"recorded {record(variant)}", flush=True)
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the case files (default: the cases)")
+    args = parser.parse_args()
+    for variant in args.variants:
+        print(f"recorded {record(variant, args.out)}", flush=True)
 
 
 if __name__ == "__main__":

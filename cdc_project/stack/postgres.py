@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
 
 from cdc_project.settings import StackSettings
+from cdc_project.stack import process
 
 PG_BIN = Path(os.environ.get("CDC_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -98,10 +100,50 @@ def server_pid(settings: StackSettings) -> int | None:
         return None
 
 
+def cluster_pids(settings: StackSettings) -> list[int]:
+    """Every live process of this cluster: the postmaster and its children all run in the data dir."""
+    data = os.path.realpath(settings.pg_data_dir)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == data and process.pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _lock_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().splitlines()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def _clear_stale_locks(settings: StackSettings) -> None:
+    """After a crash (a SIGKILLed postmaster, a reboot) `postmaster.pid` and the socket's lock file name a
+    dead server, or a zombie nobody reaped yet, which PostgreSQL's own check counts as running, so it
+    refuses to start. A lock is removed only when its process is not alive and no process of the cluster
+    is left (backends leave within a moment of their postmaster's death): a live server's is never touched."""
+    locks = [settings.pg_data_dir / "postmaster.pid", settings.pg_socket_dir / f".s.PGSQL.{settings.ports.postgres}.lock"]
+    stale = [lock for lock in locks if (pid := _lock_pid(lock)) is not None and not process.pid_alive(pid)]
+    if not stale:
+        return
+    deadline = time.monotonic() + 30
+    while cluster_pids(settings) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not cluster_pids(settings):
+        for lock in stale:
+            lock.unlink(missing_ok=True)
+
+
 def start(settings: StackSettings) -> None:
     init_cluster(settings)
     if healthy(settings):
         return
+    _clear_stale_locks(settings)
     subprocess.run(start_argv(settings), check=True, capture_output=True)
 
 

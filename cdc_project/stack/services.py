@@ -317,6 +317,7 @@ def leftover_pids(settings: StackSettings) -> list[int]:
     pg = postgres.server_pid(settings)
     if pg is not None and process.pid_alive(pg):
         pids.add(pg)
+    pids.update(postgres.cluster_pids(settings))  # backends too: their command lines name no path
     marker = str(settings.state_dir).encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():

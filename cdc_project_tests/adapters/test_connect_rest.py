@@ -19,6 +19,7 @@ from cdc_project.core.connectors import connector_config
 from cdc_project.core.errors import ConnectError
 from cdc_project.settings import StackSettings
 from cdc_project.stack import services
+from cdc_project_tests.live.helpers import wait_for
 
 pytestmark = pytest.mark.live
 
@@ -71,7 +72,8 @@ def test_deploy_status_pause_resume_restart_delete_on_a_failing_connector(
         assert client.config(name) == {**changed, "name": name}
     finally:
         client.delete(name)
-    assert client.status(name) == ConnectorHealth.missing(name)
+    # the worker stops the connector after answering the DELETE
+    wait_for(lambda: client.status(name) == ConnectorHealth.missing(name), 30, f"{name} to be gone")
     assert client.delete(name) is False
 
 
